@@ -1,0 +1,52 @@
+"""Every knob of a strategy, with safe defaults that validate themselves.
+
+Weights are in USD-equivalents so that every term of a score reads as money:
+``late_risk_usd = 12`` means "a 100 % chance of missing the promise is worth
+paying $12 to avoid" for a standard customer; the tier multiplies it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["StrategyParams"]
+
+
+class StrategyParams(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_splits: int = Field(default=3, ge=1, le=6, description="most legs (nodes) one order may ship from")
+    max_candidate_nodes: int = Field(
+        default=12, ge=1, le=500, description="nodes considered per order, nearest first"
+    )
+    top_k: int = Field(default=5, ge=1, le=50, description="runners-up kept in the decision record")
+    safety_stock_units: int = Field(default=0, ge=0, description="units per node and SKU never promised")
+    excluded_nodes: tuple[str, ...] = Field(default=(), description="nodes never used")
+
+    cost_weight: float = Field(default=1.0, ge=0.0, description="multiplier on shipping + handling USD")
+    eta_hour_usd: float = Field(default=0.02, ge=0.0, description="USD per hour of expected delivery time")
+    late_hour_usd: float = Field(default=0.5, ge=0.0, description="USD per expected hour past the promise")
+    late_risk_usd: float = Field(default=12.0, ge=0.0, description="USD for a certain miss of the promise")
+    load_usd: float = Field(default=2.0, ge=0.0, description="USD per unit of squared node load ratio")
+    split_penalty_usd: float = Field(default=1.0, ge=0.0, description="USD per shipment beyond the first")
+
+    allow_quantity_split: bool = Field(
+        default=True, description="let the OR-Tools split solver divide one line's units between nodes"
+    )
+    solver_time_limit_s: float = Field(default=2.0, gt=0.0, le=600.0)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> StrategyParams:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+        return cls.model_validate(data.get("params", data))
+
+    def params_hash(self) -> str:
+        """Short, stable hash of every value: the decision record's ``params_hash``."""
+        blob = orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(blob).hexdigest()[:16]

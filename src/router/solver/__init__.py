@@ -1,0 +1,1 @@
+"""Solvers: the only place OR-Tools is imported."""
