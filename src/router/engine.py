@@ -1,0 +1,538 @@
+"""The Router: route one order or a batch, record why, replay and explain.
+
+The path of one :meth:`Router.route` call:
+
+1. validate the order against the scenario (unknown SKU, tier, region...): a
+   typed :class:`~router.errors.InvalidOrderError` naming the field, nothing changed;
+2. build the :class:`~router.candidates.OrderContext` and copy a
+   :class:`~router.state.StateView` (the slice of live state the decision reads);
+3. :func:`decide`, a pure function of (network, view, context, strategy, params,
+   seed): candidates, scores, ranking along the strategy's fallback chain;
+4. check-and-reserve the chosen plan's units atomically; if another thread took
+   the stock meanwhile, decide again under the lock;
+5. append the decision record (inputs, scores, rationale) and its reservations to
+   the ledger in one transaction, still under the lock, so a failed write
+   releases the reservation and raises :class:`~router.errors.LedgerError`.
+
+Replay re-runs step 3 on the stored view and context, which is why the view
+and context, not the live state, are the decision's inputs.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+from pydantic import ValidationError
+
+import router
+from router.candidates import CandidateSet, OrderContext
+from router.domain import Leg, LegLine, Order, Plan
+from router.errors import InvalidOrderError, LedgerError, RouterError, pydantic_field_error
+from router.network import Network, build_network
+from router.params import StrategyParams
+from router.rationale import build_rationale, factors_at
+from router.scenario import Scenario, load_scenario
+from router.scoring import Scores
+from router.solver.choose import scored_candidates
+from router.state import LiveState, StateView
+from router.strategies import fallback_chain, get_strategy
+
+__all__ = ["DEFAULT_LEDGER_URL", "Decision", "ReplayResult", "Router", "decide"]
+
+RECORD_SCHEMA = "decision.v1"
+RISK_MODEL_VERSION = "analytic-normal-v1"
+DEFAULT_LEDGER_URL = "sqlite:///router-ledger.sqlite"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What route() returns: the id to quote, the plan (None when nothing can serve), the why."""
+
+    decision_id: str
+    order_id: str
+    status: str  # "routed" | "unfulfillable"
+    plan: Plan | None
+    strategy: str
+    rationale: dict
+    record: dict = field(repr=False)
+    latency_ms: float = 0.0
+
+    @property
+    def sentence(self) -> str:
+        return self.rationale["sentence"]
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    decision_id: str
+    strategy: str
+    matches: bool
+    original_plan: str | None
+    replayed_plan: str | None
+    original_score: float | None
+    replayed_score: float | None
+    differences: tuple[str, ...]
+    replayed: dict
+
+
+@dataclass(frozen=True, eq=False)
+class Outcome:
+    """The pure result of :func:`decide` (no side effects yet)."""
+
+    cs: CandidateSet
+    scores: Scores
+    ranking: np.ndarray
+    strategy: str
+    fallback: dict
+
+
+def decide(
+    net: Network,
+    view: StateView,
+    ctx: OrderContext,
+    params: StrategyParams,
+    skus: tuple[str, ...],
+    strategy: str,
+    *,
+    seed: int = 0,
+) -> Outcome:
+    """Rank the order's candidates with ``strategy``, falling back along its chain on failure.
+
+    A strategy that raises is replaced by the next in its chain and the cause is
+    kept in ``fallback``; if every strategy fails, the candidates' index order is
+    used (generation order: nearest nodes first) so a valid order still gets a plan.
+    """
+    cs, scores = scored_candidates(net, view, ctx, params, skus, seed=seed)
+    chain = fallback_chain(strategy)
+    causes: list[dict] = []
+    if len(cs) == 0:
+        return Outcome(cs, scores, np.zeros(0, dtype=np.int64), strategy, {"requested": strategy, "used": strategy, "causes": []})
+    for name in chain:
+        try:
+            ranking = np.asarray(get_strategy(name).rank(cs, scores, ctx), dtype=np.int64)
+            if ranking.shape != (len(cs),) or not np.isfinite(scores.total[ranking[0]]):
+                raise RouterError(f"strategy {name} returned an invalid ranking")
+            return Outcome(cs, scores, ranking, name, {"requested": strategy, "used": name, "causes": causes})
+        except Exception as exc:  # noqa: BLE001 - any strategy failure must fall back, and is recorded
+            causes.append({"strategy": name, "error": f"{type(exc).__name__}: {exc}"})
+    ranking = np.arange(len(cs), dtype=np.int64)
+    return Outcome(cs, scores, ranking, "index_order", {"requested": strategy, "used": "index_order", "causes": causes})
+
+
+def _ctx_to_json(ctx: OrderContext) -> dict:
+    return {
+        "sku_idx": ctx.sku_idx.tolist(),
+        "qty": ctx.qty.tolist(),
+        "weight_lb": ctx.weight_lb.tolist(),
+        "volume_cuft": ctx.volume_cuft.tolist(),
+        "dist_miles": ctx.dist_miles.tolist(),
+        "dest_region": ctx.dest_region,
+        "dest_weather": ctx.dest_weather,
+        "promise_hours": ctx.promise_hours,
+        "now_hour_utc": ctx.now_hour_utc,
+        "tier": ctx.tier,
+        "tier_multiplier": ctx.tier_multiplier,
+        "tier_node_rank": ctx.tier_node_rank.tolist(),
+        "option_allowed": ctx.option_allowed.tolist(),
+    }
+
+
+def _ctx_from_json(d: dict) -> OrderContext:
+    return OrderContext(
+        sku_idx=np.asarray(d["sku_idx"], dtype=np.int64),
+        qty=np.asarray(d["qty"], dtype=np.int64),
+        weight_lb=np.asarray(d["weight_lb"], dtype=float),
+        volume_cuft=np.asarray(d["volume_cuft"], dtype=float),
+        dist_miles=np.asarray(d["dist_miles"], dtype=float),
+        dest_region=int(d["dest_region"]),
+        dest_weather=float(d["dest_weather"]),
+        promise_hours=float(d["promise_hours"]),
+        now_hour_utc=float(d["now_hour_utc"]),
+        tier=str(d["tier"]),
+        tier_multiplier=float(d["tier_multiplier"]),
+        tier_node_rank=np.asarray(d["tier_node_rank"], dtype=np.int64),
+        option_allowed=np.asarray(d["option_allowed"], dtype=bool),
+    )
+
+
+class Router:
+    """Routes orders on one scenario's network against live state, recording every decision.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The validated network, catalogue, tiers and initial stock.
+    ledger : DecisionLedger or str or None
+        Where decisions go: a ledger object, a database URL (``sqlite:///file`` or
+        ``postgresql+psycopg://...``), or None to keep no record (benchmarks).
+    params : StrategyParams, optional
+        Defaults to the scenario's ``params``.
+    strategy : str
+        Default strategy name (``optimizer``).
+    seed : int
+        Seed of every solver call; recorded in each decision.
+    clock : callable returning an aware datetime, optional
+        Injected for tests, replays and simulations; defaults to ``datetime.now(UTC)``.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        ledger: object | str | None = None,
+        params: StrategyParams | None = None,
+        strategy: str = "optimizer",
+        seed: int = 0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        get_strategy(strategy)
+        self.scenario = scenario
+        self.network = build_network(scenario)
+        self.state = LiveState(self.network, scenario)
+        self.params = params or scenario.params
+        self.strategy = strategy
+        self.seed = seed
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self._skus = self.network.sku_ids
+        self._tier_rank = {}
+        for name, tier in scenario.tiers.items():
+            rank = np.full(self.network.n_nodes, len(tier.node_priority), dtype=np.int64)
+            for pos, nid in enumerate(tier.node_priority):
+                rank[scenario.node_index[nid]] = pos
+            self._tier_rank[name] = rank
+        self._all_options = np.ones(self.network.n_options, dtype=bool)
+        self._service_masks = {
+            s: np.array([x == s for x in self.network.option_service]) for s in set(self.network.option_service)
+        }
+        if isinstance(ledger, str):
+            from router.ledger import open_ledger
+
+            ledger = open_ledger(ledger)
+        self.ledger = ledger
+        self.recorded = 0
+        self.failed_writes = 0
+
+    @classmethod
+    def from_scenario(
+        cls,
+        path: str | Path,
+        *,
+        ledger: object | str | None = DEFAULT_LEDGER_URL,
+        params: StrategyParams | None = None,
+        strategy: str = "optimizer",
+        seed: int | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> Router:
+        """Load a scenario file; by default decisions go to ``router-ledger.sqlite`` here."""
+        scenario = load_scenario(path)
+        return cls(
+            scenario,
+            ledger=ledger,
+            params=params,
+            strategy=strategy,
+            seed=scenario.seed if seed is None else seed,
+            clock=clock,
+        )
+
+    def close(self) -> None:
+        if self.ledger is not None:
+            self.ledger.close()
+
+    # ------------------------------------------------------------ validation
+    def _validate(self, order: Order | dict) -> Order:
+        if not isinstance(order, Order):
+            try:
+                order = Order.model_validate(order)
+            except ValidationError as exc:
+                raise pydantic_field_error(exc, InvalidOrderError) from None
+        idx = self.scenario.sku_index
+        for i, line in enumerate(order.lines):
+            if line.sku not in idx:
+                raise InvalidOrderError(f"lines.{i}.sku", f"unknown sku {line.sku!r}")
+        if order.customer.tier not in self.scenario.tiers:
+            raise InvalidOrderError(
+                "customer.tier",
+                f"unknown tier {order.customer.tier!r}; known: {', '.join(sorted(self.scenario.tiers))}",
+            )
+        if order.service_level is not None and order.service_level not in self._service_masks:
+            raise InvalidOrderError(
+                "service_level",
+                f"unknown service level {order.service_level!r}; known: {', '.join(sorted(self._service_masks))}",
+            )
+        dest = order.destination
+        if dest.region is not None and dest.region not in self.scenario.region_index:
+            raise InvalidOrderError("destination.region", f"unknown region {dest.region!r}")
+        return order
+
+    def _context(self, order: Order, now: datetime) -> OrderContext:
+        net = self.network
+        sku_idx = np.fromiter((self.scenario.sku_index[ln.sku] for ln in order.lines), dtype=np.int64)
+        qty = np.fromiter((ln.qty for ln in order.lines), dtype=np.int64)
+        dest = order.destination
+        if dest.lat is not None:
+            lat, lon = dest.lat, dest.lon
+            region = self.scenario.region_index[dest.region] if dest.region else net.nearest_region(lat, lon)
+        else:
+            region = self.scenario.region_index[dest.region]  # type: ignore[index]
+            lat, lon = float(net.region_lat[region]), float(net.region_lon[region])
+        tier = self.scenario.tiers[order.customer.tier]
+        promised = order.promised_by or (order.created_at + timedelta(hours=tier.promise_hours))
+        hour = now.astimezone(timezone.utc)
+        return OrderContext(
+            sku_idx=sku_idx,
+            qty=qty,
+            weight_lb=net.sku_weight_lb[sku_idx],
+            volume_cuft=net.sku_volume_cuft[sku_idx],
+            dist_miles=net.distances_miles(lat, lon),
+            dest_region=int(region),
+            dest_weather=self.state.weather_at_region(int(region)),
+            promise_hours=(promised - now).total_seconds() / 3600.0,
+            now_hour_utc=hour.hour + hour.minute / 60.0 + hour.second / 3600.0,
+            tier=tier.name,
+            tier_multiplier=tier.lateness_multiplier,
+            tier_node_rank=self._tier_rank[tier.name],
+            option_allowed=self._service_masks[order.service_level] if order.service_level else self._all_options,
+        )
+
+    # --------------------------------------------------------------- routing
+    def route(self, order: Order | dict, *, strategy: str | None = None) -> Decision:
+        """Choose, reserve and record a plan for one order.
+
+        Raises
+        ------
+        InvalidOrderError
+            The order breaks a rule (the field and the reason are named); nothing is
+            reserved or recorded.
+        LedgerError
+            The ledger write failed; the reservation was released.
+        """
+        t0 = time.perf_counter()
+        order = self._validate(order)
+        strategy = strategy or self.strategy
+        get_strategy(strategy)
+        now = self.clock()
+        ctx = self._context(order, now)
+        view = self.state.view(ctx.sku_idx)
+        out = decide(self.network, view, ctx, self.params, self._skus, strategy, seed=self.seed)
+        with self.state.lock:
+            alloc = self._reserve(out, ctx)
+            if alloc is None:
+                # Someone reserved the stock between our view and now: decide again on a
+                # fresh view while holding the lock, so this second answer cannot race.
+                view = self.state.view(ctx.sku_idx)
+                out = decide(self.network, view, ctx, self.params, self._skus, strategy, seed=self.seed)
+                alloc = self._reserve(out, ctx)
+                if alloc is None:  # pragma: no cover - impossible while the lock is held
+                    raise RouterError("reservation failed under the lock")
+            decision = self._build(order, now, ctx, view, out, t0)
+            if self.ledger is not None:
+                try:
+                    self.ledger.append_decision(decision.record, self._allocations(alloc))
+                    self.recorded += 1
+                except Exception as exc:
+                    self.failed_writes += 1
+                    self.state.release(*alloc)
+                    raise LedgerError(f"decision {decision.decision_id} not recorded: {exc}") from exc
+        return decision
+
+    def route_batch(self, orders: Iterable[Order | dict], *, strategy: str | None = None) -> list[Decision]:
+        """Route orders one after the other (each sees the reservations of those before it)."""
+        return [self.route(o, strategy=strategy) for o in orders]
+
+    def _legs(self, out: Outcome) -> list[tuple[int, int, np.ndarray]]:
+        c = int(out.ranking[0])
+        cs = out.cs
+        return [
+            (int(cs.leg_node[c, j]), int(cs.leg_opt[c, j]), cs.leg_units[c, j])
+            for j in range(cs.leg_node.shape[1])
+            if cs.leg_node[c, j] >= 0
+        ]
+
+    def _reservation_arrays(self, out: Outcome, ctx: OrderContext):
+        nodes, skus, qty, lanes = [], [], [], []
+        for n, o, units in self._legs(out) if len(out.ranking) else []:
+            lanes.append((n, o))
+            for k in np.flatnonzero(units):
+                nodes.append(n)
+                skus.append(int(ctx.sku_idx[k]))
+                qty.append(int(units[k]))
+        return np.array(nodes, dtype=np.int64), np.array(skus, dtype=np.int64), np.array(qty, dtype=np.int64), lanes
+
+    def _reserve(self, out: Outcome, ctx: OrderContext):
+        """Check-and-reserve the chosen plan; the allocation arrays, or None if the stock is gone."""
+        alloc = self._reservation_arrays(out, ctx)
+        if len(out.ranking) == 0:
+            return alloc  # nothing to reserve for an unfulfillable order
+        return alloc if self.state.try_reserve(*alloc) else None
+
+    def _allocations(self, alloc) -> list[tuple[str, str, int]]:
+        n, k, q, _ = alloc
+        return [(self.network.node_ids[a], self._skus[b], int(c)) for a, b, c in zip(n, k, q)]
+
+    # ------------------------------------------------------------- records
+    def _plan(self, out: Outcome, ctx: OrderContext, c: int) -> Plan:
+        cs, net = out.cs, self.network
+        legs = []
+        for j in range(cs.leg_node.shape[1]):
+            n = int(cs.leg_node[c, j])
+            if n < 0:
+                continue
+            o = int(cs.leg_opt[c, j])
+            units = cs.leg_units[c, j]
+            legs.append(
+                Leg.model_construct(
+                    node_id=net.node_ids[n],
+                    carrier_id=net.option_carrier[o],
+                    service=net.option_service[o],
+                    lines=tuple(
+                        LegLine.model_construct(sku=self._skus[int(ctx.sku_idx[k])], qty=int(units[k]))
+                        for k in np.flatnonzero(units)
+                    ),
+                    distance_miles=round(float(cs.leg_miles[c, j]), 3),
+                    shipping_cost_usd=round(float(cs.leg_shipping_usd[c, j]), 6),
+                    handling_cost_usd=round(float(cs.leg_handling_usd[c, j]), 6),
+                    eta_hours=round(float(cs.leg_eta_hours[c, j]), 6),
+                    late_risk=round(float(cs.leg_risk[c, j]), 6),
+                )
+            )
+        s = out.scores
+        return Plan.model_construct(
+            legs=tuple(legs),
+            cost_usd=round(float(s.term("cost").values[c]), 6),
+            eta_hours=round(float(s.term("eta").values[c]), 6),
+            promise_hours=round(float(ctx.promise_hours), 6),
+            late_risk=round(float(s.term("late_risk").values[c]), 6),
+            score=round(float(s.total[c]), 6),
+            kind="single" if len(legs) == 1 else "split",
+        )
+
+    def _build(
+        self, order: Order, now: datetime, ctx: OrderContext, view: StateView, out: Outcome, t0: float
+    ) -> Decision:
+        decision_id = uuid.uuid4().hex
+        strat = get_strategy(out.strategy) if out.strategy != "index_order" else None
+        params = self.params
+        if len(out.ranking):
+            chosen = int(out.ranking[0])
+            plan = self._plan(out, ctx, chosen)
+            rationale = build_rationale(
+                out.cs,
+                out.scores,
+                out.ranking,
+                self.network,
+                ctx,
+                strategy_name=out.strategy,
+                strategy_rule=strat.rule if strat else "candidate generation order",
+                top_k=params.top_k,
+            )
+            status = "routed"
+            top = [
+                {
+                    "rank": r + 1,
+                    "source": CandidateSet.SOURCES[int(out.cs.source[c])],
+                    "plan": self._plan(out, ctx, int(c)).model_dump(mode="json"),
+                    "factors": factors_at(out.scores, int(c)),
+                }
+                for r, c in enumerate(out.ranking[: params.top_k])
+            ]
+        else:
+            plan = None
+            status = "unfulfillable"
+            reasons = "; ".join(e["detail"] for e in out.cs.excluded[:6]) or "no node can ship it"
+            rationale = {
+                "sentence": f"No plan: no node or combination of up to {params.max_splits} nodes can ship "
+                f"every line ({reasons}).",
+                "chosen": None,
+                "runners_up": [],
+                "excluded": list(out.cs.excluded),
+                "candidates_considered": 0,
+            }
+            top = []
+        latency_ms = (time.perf_counter() - t0) * 1000.0
+        record = {
+            "schema": RECORD_SCHEMA,
+            "decision_id": decision_id,
+            "order_id": order.order_id,
+            "created_at": now.isoformat(),
+            "status": status,
+            "scenario": self.scenario.name,
+            "strategy": {
+                "name": out.strategy,
+                "requested": out.fallback["requested"],
+                "version": strat.version if strat else "0",
+                "params_hash": params.params_hash(),
+                "params": params.model_dump(mode="json"),
+            },
+            "state": {"version": view.version, "hash": view.state_hash},
+            "risk_model": {"version": RISK_MODEL_VERSION},
+            "code_version": router.__version__,
+            "seed": self.seed,
+            "order": order.model_dump(mode="json"),
+            "inputs": {"context": _ctx_to_json(ctx), "view": view.to_json()},
+            "candidates": top,
+            "chosen": plan.model_dump(mode="json") if plan else None,
+            "rationale": rationale,
+            "fallback": out.fallback,
+            "canary": None,
+            "solver": out.cs.solver or {"name": "array-enumeration", "status": "optimal" if plan else "infeasible"},
+            "latency_ms": round(latency_ms, 4),
+        }
+        return Decision(decision_id, order.order_id, status, plan, out.strategy, rationale, record, latency_ms)
+
+    # ------------------------------------------------------- review & replay
+    def _require_ledger(self):
+        if self.ledger is None:
+            raise RouterError("this router keeps no ledger (ledger=None): nothing to look up")
+        return self.ledger
+
+    def explain(self, decision_id: str) -> dict:
+        """The stored rationale of a decision (sentence, factors, runners-up, exclusions)."""
+        rec = self._require_ledger().get_decision(decision_id)
+        return {"decision_id": decision_id, "order_id": rec["order_id"], "status": rec["status"], **rec["rationale"]}
+
+    def replay(self, decision_id: str, *, strategy: str | None = None) -> ReplayResult:
+        """Re-derive a decision from its stored inputs; with ``strategy``, a counterfactual.
+
+        The stored view and context, params and seed feed the same pure
+        :func:`decide`; ``matches`` says whether the chosen plan and every
+        factor of it came out the same.
+        """
+        rec = self._require_ledger().get_decision(decision_id)
+        params = StrategyParams.model_validate(rec["strategy"]["params"])
+        ctx = _ctx_from_json(rec["inputs"]["context"])
+        view = StateView.from_json(rec["inputs"]["view"])
+        name = strategy or rec["strategy"]["requested"]
+        out = decide(self.network, view, ctx, params, self._skus, name, seed=int(rec["seed"]))
+        if len(out.ranking):
+            c = int(out.ranking[0])
+            plan = self._plan(out, ctx, c).model_dump(mode="json")
+            factors = factors_at(out.scores, c)
+            score = float(round(float(out.scores.total[c]), 6))
+        else:
+            plan, factors, score = None, [], None
+        orig = rec["chosen"]
+        diffs = []
+        if (orig is None) != (plan is None) or (orig and plan and orig["legs"] != plan["legs"]):
+            diffs.append("chosen plan differs")
+        orig_factors = rec["rationale"]["chosen"]["factors"] if rec["rationale"].get("chosen") else []
+        if orig_factors != factors:
+            diffs.append("score factors differ")
+        from router.rationale import plan_label
+
+        return ReplayResult(
+            decision_id=decision_id,
+            strategy=out.strategy,
+            matches=not diffs,
+            original_plan=rec["rationale"]["chosen"]["plan"] if rec["rationale"].get("chosen") else None,
+            replayed_plan=plan_label(out.cs, self.network, int(out.ranking[0])) if plan else None,
+            original_score=orig["score"] if orig else None,
+            replayed_score=score,
+            differences=tuple(diffs),
+            replayed={"chosen": plan, "factors": factors},
+        )

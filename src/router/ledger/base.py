@@ -1,0 +1,106 @@
+"""What the engine needs from a decision ledger: the :class:`DecisionLedger` protocol.
+
+The engine, service and CLI depend on this protocol only, never on SQLAlchemy,
+so an in-memory or remote ledger can stand in for :class:`~router.ledger.SqlLedger`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["DecisionLedger", "Reservation", "VerifyReport"]
+
+#: One reserved quantity: ``(node_id, sku, qty)``.
+Reservation = tuple[str, str, int]
+
+
+class VerifyReport(BaseModel):
+    """Outcome of walking the hash chain.
+
+    Attributes
+    ----------
+    ok
+        True when every entry's hash and link to its predecessor are intact.
+    entries_checked
+        Entries examined, including the first bad one when ``ok`` is False.
+    first_bad_seq
+        ``seq`` of the first entry that failed a check, or None when ``ok``.
+    reason
+        One sentence: what failed at ``first_bad_seq``, or a summary when ``ok``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ok: bool
+    entries_checked: int
+    first_bad_seq: int | None
+    reason: str
+
+
+@runtime_checkable
+class DecisionLedger(Protocol):
+    """Append-only, hash-chained record of decisions, overrides and outcomes.
+
+    Nothing is ever updated or deleted: an override or outcome is a new entry
+    pointing at its decision. Every write is all-or-nothing and raises
+    :class:`~router.errors.LedgerError` when the entry was not recorded.
+    """
+
+    def append_decision(self, record: dict, reservations: Sequence[Reservation]) -> str:
+        """Record one decision and its reservations in one transaction; return its hash."""
+        ...
+
+    def append_decisions(
+        self, items: Sequence[tuple[dict, Sequence[Reservation]]]
+    ) -> list[str]:
+        """Record many decisions in one transaction; return their hashes in order."""
+        ...
+
+    def get_decision(self, decision_id: str) -> dict:
+        """Return the stored decision record; raise ``UnknownDecisionError`` if absent."""
+        ...
+
+    def append_override(
+        self, decision_id: str, *, actor: str, reason: str, body: dict, created_at: str
+    ) -> str:
+        """Record an override of ``decision_id``; return the new override id."""
+        ...
+
+    def overrides_for(self, decision_id: str) -> list[dict]:
+        """Return the overrides of ``decision_id``, oldest first."""
+        ...
+
+    def append_outcome(self, decision_id: str, *, body: dict, created_at: str) -> str:
+        """Record an observed outcome of ``decision_id``; return the new outcome id."""
+        ...
+
+    def outcomes_for(self, decision_id: str) -> list[dict]:
+        """Return the outcomes of ``decision_id``, oldest first."""
+        ...
+
+    def reservations_for(self, decision_id: str) -> list[Reservation]:
+        """Return the ``(node_id, sku, qty)`` rows recorded with ``decision_id``."""
+        ...
+
+    def reserved_totals(self) -> dict[tuple[str, str], int]:
+        """Return the reserved quantity summed per ``(node_id, sku)``."""
+        ...
+
+    def count_decisions(self) -> int:
+        """Return the number of decisions recorded."""
+        ...
+
+    def recent_decisions(self, limit: int = 20) -> list[dict]:
+        """Return up to ``limit`` decision records, newest first."""
+        ...
+
+    def verify(self) -> VerifyReport:
+        """Recompute the whole chain and report the first broken entry, if any."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the ledger cannot be used afterwards."""
+        ...

@@ -1,0 +1,55 @@
+"""Table definitions of the ledger, as SQLAlchemy Core ``Table`` objects.
+
+This is the schema the code reads and writes; the Alembic revisions in
+``migrations/versions`` create it. A test compares the two so they cannot drift.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = ["entries", "metadata", "reservations"]
+
+metadata = MetaData()
+
+# BIGINT on PostgreSQL (a busy ledger outgrows 2**31 entries); INTEGER on SQLite
+# because only "INTEGER PRIMARY KEY" aliases the rowid and autoincrements there.
+_SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("seq", _SeqType, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("entry_id", Text, nullable=False),
+    Column("decision_id", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    CheckConstraint("kind IN ('decision', 'override', 'outcome')", name="ck_ledger_entries_kind"),
+    UniqueConstraint("entry_id", name="uq_ledger_entries_entry_id"),
+    Index("ix_ledger_entries_decision_id", "decision_id"),
+)
+
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("id", _SeqType, primary_key=True, autoincrement=True),
+    Column("decision_id", Text, nullable=False),
+    Column("node_id", Text, nullable=False),
+    Column("sku", Text, nullable=False),
+    Column("qty", Integer, nullable=False),
+    Index("ix_reservations_decision_id", "decision_id"),
+)

@@ -1,0 +1,699 @@
+"""SqlLedger: the decision ledger on SQLite (default) or PostgreSQL, via SQLAlchemy Core.
+
+Writes are serialised twice over, because the chain head must be read and
+extended atomically: a ``threading.Lock`` orders the threads of one process,
+and the database orders processes (SQLite ``BEGIN IMMEDIATE`` takes the single
+write lock before the head is read; PostgreSQL ``pg_advisory_xact_lock`` does the
+same for every writer of the chain). Reads never take either lock; on SQLite
+they run in WAL mode next to the writer.
+
+Core statements (not the ORM) are built once at import and reused, so
+SQLAlchemy's compiled cache makes each append a handful of cheap round trips.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from numbers import Integral
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+
+import orjson
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from router.errors import LedgerError, UnknownDecisionError
+from router.ledger.base import DecisionLedger, Reservation, VerifyReport
+from router.ledger.chain import ENTRY_KINDS, GENESIS_HASH, canonical_json, entry_hash
+from router.ledger.migrate import HEAD_REVISION, current_revision, upgrade_to_head
+from router.ledger.schema import entries, reservations
+
+__all__ = ["DEFAULT_URL", "SqlLedger", "open_ledger"]
+
+_log = logging.getLogger(__name__)
+
+#: Where the ledger lives when nothing is configured: a file in the working directory.
+DEFAULT_URL = "sqlite:///router-ledger.sqlite"
+
+# Any fixed bigint works as long as every writer of the chain uses the same one;
+# this is ASCII "router" followed by 0x0001.
+_PG_CHAIN_LOCK_KEY = 0x726F75746572_0001
+# Long enough to outlast a burst of batch appends from other processes; a writer
+# waiting longer than this gets a LedgerError rather than hanging forever.
+_SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option read by the SQLite "begin" hook to choose the BEGIN flavour.
+_SQLITE_BEGIN = "router_sqlite_begin"
+
+_REQUIRED_DECISION_KEYS = ("decision_id", "order_id", "created_at", "strategy", "status")
+
+_INSERT_ENTRY = entries.insert()
+_INSERT_RESERVATION = reservations.insert()
+_SELECT_HEAD = select(entries.c.hash).order_by(entries.c.seq.desc()).limit(1)
+_PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+_T = TypeVar("_T")
+
+
+class _Entry(NamedTuple):
+    """An entry serialised and validated, waiting for its place in the chain."""
+
+    kind: str
+    entry_id: str
+    decision_id: str
+    created_at: str
+    body: bytes
+
+
+class SqlLedger(DecisionLedger):
+    """The decision ledger stored through SQLAlchemy Core.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy URL. ``sqlite:///path/to/file.sqlite`` (the parent folder is
+        created if missing; ``sqlite://`` is an in-memory ledger for tests) or
+        ``postgresql+psycopg://user@host:5432/db``.
+    create
+        Create or migrate the schema (``alembic upgrade head``) if it is not at
+        the current revision. With False, a missing or old schema is an error.
+
+    Raises
+    ------
+    LedgerError
+        If the URL is malformed or unsupported, the database is unreachable, or
+        the schema is not at head and ``create`` is False.
+
+    Notes
+    -----
+    Safe to share between threads, and several processes may append to the same
+    database at once. Nothing is ever updated or deleted; see :meth:`verify`.
+    """
+
+    def __init__(self, url: str = DEFAULT_URL, *, create: bool = True) -> None:
+        self._engine, in_memory = _create_engine(url)
+        self.url = self._engine.url.render_as_string(hide_password=True)
+        self._is_postgres = self._engine.dialect.name == "postgresql"
+        # Plain reads on SQLite start a deferred transaction: with WAL they see
+        # a consistent snapshot without blocking (or waiting for) the writer.
+        self._reader = self._engine.execution_options(**{_SQLITE_BEGIN: "DEFERRED"})
+        self._write_lock = threading.Lock()
+        # An in-memory database is one shared connection, so reads must not
+        # interleave with a write transaction on it.
+        self._read_lock: AbstractContextManager[Any] = (
+            self._write_lock if in_memory else nullcontext()
+        )
+        self._closed = False
+        try:
+            self._ensure_schema(create)
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def _ensure_schema(self, create: bool) -> None:
+        try:
+            with self._reader.connect() as conn:
+                revision = current_revision(conn)
+            if revision == HEAD_REVISION:
+                return
+            if not create:
+                raise LedgerError(
+                    f"ledger at {self.url} has schema revision {revision or 'none'}, "
+                    f"expected {HEAD_REVISION}; open it with create=True to migrate it"
+                )
+            _log.info("migrating ledger at %s from %s to %s", self.url, revision, HEAD_REVISION)
+            with self._engine.connect() as conn, conn.begin():
+                if self._is_postgres:
+                    conn.execute(_PG_LOCK, {"key": _PG_CHAIN_LOCK_KEY})
+                upgrade_to_head(conn)
+        except SQLAlchemyError as exc:
+            raise LedgerError(f"cannot open ledger at {self.url}: {_db_message(exc)}") from exc
+
+    def close(self) -> None:
+        """Release every pooled connection; later calls raise :class:`LedgerError`."""
+        self._closed = True
+        self._engine.dispose()
+
+    def __enter__(self) -> SqlLedger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SqlLedger({self.url!r})"
+
+    # -- writes ----------------------------------------------------------------
+
+    def append_decision(self, record: dict, reservations: Sequence[Reservation]) -> str:
+        """Record one decision and its reservation rows in one transaction.
+
+        Parameters
+        ----------
+        record
+            JSON-able decision record with at least ``decision_id``, ``order_id``,
+            ``created_at`` (ISO text), ``strategy`` (a dict with ``name``) and
+            ``status``. Stored as canonical JSON, exactly as given.
+        reservations
+            ``(node_id, sku, qty)`` rows reserved by this decision, ``qty >= 1``.
+
+        Returns
+        -------
+        str
+            The entry's chain hash.
+
+        Raises
+        ------
+        LedgerError
+            If the record is incomplete or not JSON-able, a reservation is
+            malformed, the decision id is already recorded, or the database
+            fails. Nothing is written in any of these cases.
+        """
+        return self.append_decisions([(record, reservations)])[0]
+
+    def append_decisions(
+        self, items: Sequence[tuple[dict, Sequence[Reservation]]]
+    ) -> list[str]:
+        """Record many decisions and their reservations in one transaction.
+
+        Parameters
+        ----------
+        items
+            ``(record, reservations)`` pairs as for :meth:`append_decision`.
+
+        Returns
+        -------
+        list of str
+            Chain hashes, in the order of ``items``.
+
+        Raises
+        ------
+        LedgerError
+            As :meth:`append_decision`; one bad item records none of them.
+        """
+        pending: list[_Entry] = []
+        reservation_rows: list[dict[str, Any]] = []
+        for record, reserved in items:
+            entry = _prepare_decision(record)
+            pending.append(entry)
+            reservation_rows.extend(_prepare_reservations(entry.decision_id, reserved))
+        if not pending:
+            return []
+        if len({e.entry_id for e in pending}) != len(pending):
+            ids = [e.entry_id for e in pending]
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            raise LedgerError(f"decisions not recorded: decision_id repeated in the batch: {dupes}")
+        what = (
+            f"decision {pending[0].entry_id!r}"
+            if len(pending) == 1
+            else f"batch of {len(pending)} decisions"
+        )
+
+        def write(conn: Connection, head: str) -> list[str]:
+            hashes = _insert_entries(conn, head, pending)
+            if reservation_rows:
+                conn.execute(_INSERT_RESERVATION, reservation_rows)
+            return hashes
+
+        return self._write(what, write)
+
+    def append_override(
+        self, decision_id: str, *, actor: str, reason: str, body: dict, created_at: str
+    ) -> str:
+        """Record an override of a decision as a new entry pointing at it.
+
+        The original decision entry is never changed.
+
+        Parameters
+        ----------
+        decision_id
+            The decision being overridden.
+        actor
+            Who overrode it (user or service name); must not be empty.
+        reason
+            Why; must not be empty.
+        body
+            JSON-able details (e.g. the replacement plan). The stored body is this
+            dict plus ``override_id``, ``decision_id``, ``actor``, ``reason`` and
+            ``created_at``, which take precedence over same-named keys in ``body``.
+        created_at
+            ISO timestamp from the caller's clock.
+
+        Returns
+        -------
+        str
+            The new override id, ``"<decision_id>-override-<n>"`` with ``n``
+            counting this decision's overrides from 1.
+
+        Raises
+        ------
+        UnknownDecisionError
+            If no decision ``decision_id`` is recorded.
+        LedgerError
+            If an argument is invalid or the database fails.
+        """
+        extra = {"actor": _require_text("actor", actor), "reason": _require_text("reason", reason)}
+        return self._append_follow_up("override", decision_id, body, created_at, extra)
+
+    def append_outcome(self, decision_id: str, *, body: dict, created_at: str) -> str:
+        """Record an observed outcome (delivered, late, cancelled...) of a decision.
+
+        Parameters
+        ----------
+        decision_id
+            The decision the outcome belongs to.
+        body
+            JSON-able outcome facts. Stored with ``outcome_id``, ``decision_id``
+            and ``created_at`` added (these win over same-named keys).
+        created_at
+            ISO timestamp from the caller's clock.
+
+        Returns
+        -------
+        str
+            The new outcome id, ``"<decision_id>-outcome-<n>"``.
+
+        Raises
+        ------
+        UnknownDecisionError
+            If no decision ``decision_id`` is recorded.
+        LedgerError
+            If an argument is invalid or the database fails.
+        """
+        return self._append_follow_up("outcome", decision_id, body, created_at, {})
+
+    def _append_follow_up(
+        self, kind: str, decision_id: str, body: dict, created_at: str, extra: dict[str, str]
+    ) -> str:
+        what = f"{kind} of decision {decision_id!r}"
+        if not isinstance(body, dict):
+            raise LedgerError(f"{what} not recorded: body must be a dict, got {type(body).__name__}")
+        _require_text("created_at", created_at)
+
+        def write(conn: Connection, head: str) -> str:
+            # The id counts existing follow-ups, so it must be computed under the
+            # write lock, where no other writer can add one in between.
+            if conn.execute(_decision_exists(decision_id)).first() is None:
+                raise UnknownDecisionError(decision_id)
+            count = conn.execute(_count_follow_ups(decision_id, kind)).scalar_one()
+            entry_id = f"{decision_id}-{kind}-{count + 1}"
+            full = {
+                **body,
+                **extra,
+                ENTRY_KINDS[kind]: entry_id,
+                "decision_id": decision_id,
+                "created_at": created_at,
+            }
+            entry = _Entry(kind, entry_id, decision_id, created_at, _dump(full, what))
+            _insert_entries(conn, head, [entry])
+            return entry_id
+
+        return self._write(what, write)
+
+    def _write(self, what: str, work: Callable[[Connection, str], _T]) -> _T:
+        """Run ``work(conn, chain_head)`` in one write transaction holding the chain lock."""
+        self._check_open()
+        try:
+            with self._write_lock, self._engine.connect() as conn, conn.begin():
+                if self._is_postgres:
+                    conn.execute(_PG_LOCK, {"key": _PG_CHAIN_LOCK_KEY})
+                head = conn.execute(_SELECT_HEAD).scalar_one_or_none() or GENESIS_HASH
+                return work(conn, head)
+        except IntegrityError as exc:
+            raise LedgerError(
+                f"{what} not recorded: rejected by the database, most likely an id that is "
+                f"already in the ledger ({_db_message(exc)})"
+            ) from exc
+        except SQLAlchemyError as exc:
+            raise LedgerError(f"{what} not recorded: {_db_message(exc)}") from exc
+
+    # -- reads -----------------------------------------------------------------
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        self._check_open()
+        try:
+            with self._read_lock, self._reader.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise LedgerError(f"ledger read failed at {self.url}: {_db_message(exc)}") from exc
+
+    def get_decision(self, decision_id: str) -> dict:
+        """Return the decision record exactly as it was appended.
+
+        Raises
+        ------
+        UnknownDecisionError
+            If no decision ``decision_id`` is recorded.
+        """
+        query = select(entries.c.body).where(
+            entries.c.entry_id == decision_id, entries.c.kind == "decision"
+        )
+        with self._reading() as conn:
+            body = conn.execute(query).scalar_one_or_none()
+        if body is None:
+            raise UnknownDecisionError(decision_id)
+        return orjson.loads(body)
+
+    def overrides_for(self, decision_id: str) -> list[dict]:
+        """Return the override bodies of a decision, oldest first.
+
+        Raises
+        ------
+        UnknownDecisionError
+            If no decision ``decision_id`` is recorded.
+        """
+        return self._follow_ups(decision_id, "override")
+
+    def outcomes_for(self, decision_id: str) -> list[dict]:
+        """Return the outcome bodies of a decision, oldest first.
+
+        Raises
+        ------
+        UnknownDecisionError
+            If no decision ``decision_id`` is recorded.
+        """
+        return self._follow_ups(decision_id, "outcome")
+
+    def _follow_ups(self, decision_id: str, kind: str) -> list[dict]:
+        query = (
+            select(entries.c.body)
+            .where(entries.c.decision_id == decision_id, entries.c.kind == kind)
+            .order_by(entries.c.seq)
+        )
+        with self._reading() as conn:
+            bodies = conn.execute(query).scalars().all()
+            # Only an empty answer needs the second query to tell "none yet"
+            # from "no such decision".
+            if not bodies and conn.execute(_decision_exists(decision_id)).first() is None:
+                raise UnknownDecisionError(decision_id)
+        return [orjson.loads(b) for b in bodies]
+
+    def reservations_for(self, decision_id: str) -> list[Reservation]:
+        """Return the ``(node_id, sku, qty)`` rows recorded with a decision, in order.
+
+        Raises
+        ------
+        UnknownDecisionError
+            If no decision ``decision_id`` is recorded.
+        """
+        query = (
+            select(reservations.c.node_id, reservations.c.sku, reservations.c.qty)
+            .where(reservations.c.decision_id == decision_id)
+            .order_by(reservations.c.id)
+        )
+        with self._reading() as conn:
+            rows = [(r.node_id, r.sku, int(r.qty)) for r in conn.execute(query)]
+            if not rows and conn.execute(_decision_exists(decision_id)).first() is None:
+                raise UnknownDecisionError(decision_id)
+        return rows
+
+    def reserved_totals(self) -> dict[tuple[str, str], int]:
+        """Return the reserved quantity summed over all decisions, per ``(node_id, sku)``."""
+        query = select(
+            reservations.c.node_id, reservations.c.sku, func.sum(reservations.c.qty)
+        ).group_by(reservations.c.node_id, reservations.c.sku)
+        with self._reading() as conn:
+            return {(node, sku): int(total) for node, sku, total in conn.execute(query)}
+
+    def count_decisions(self) -> int:
+        """Return how many decisions are recorded (overrides and outcomes excluded)."""
+        query = select(func.count()).select_from(entries).where(entries.c.kind == "decision")
+        with self._reading() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def recent_decisions(self, limit: int = 20) -> list[dict]:
+        """Return up to ``limit`` decision records, newest first.
+
+        Raises
+        ------
+        LedgerError
+            If ``limit`` is negative.
+        """
+        if limit < 0:
+            raise LedgerError(f"recent_decisions: limit must be >= 0, got {limit}")
+        query = (
+            select(entries.c.body)
+            .where(entries.c.kind == "decision")
+            .order_by(entries.c.seq.desc())
+            .limit(limit)
+        )
+        with self._reading() as conn:
+            return [orjson.loads(b) for b in conn.execute(query).scalars()]
+
+    def verify(self) -> VerifyReport:
+        """Walk the whole chain in ``seq`` order and recompute every hash.
+
+        Detects an edited body, id or kind (hash mismatch), a deleted, inserted
+        or reordered entry (``prev_hash`` no longer the hash of the entry before),
+        and indexed columns edited to disagree with the hashed body.
+
+        Returns
+        -------
+        VerifyReport
+            ``ok`` with the count and the chain head hash in ``reason`` (anchor it
+            elsewhere to also detect a rewrite of the whole chain or a truncated
+            tail, which no self-contained chain can); otherwise the first bad seq.
+        """
+        query = select(
+            entries.c.seq,
+            entries.c.kind,
+            entries.c.entry_id,
+            entries.c.decision_id,
+            entries.c.created_at,
+            entries.c.body,
+            entries.c.prev_hash,
+            entries.c.hash,
+        ).order_by(entries.c.seq)
+        expected_prev = GENESIS_HASH
+        checked = 0
+        with self._reading() as conn:
+            # Stream in chunks: a ledger may hold millions of 3 KB bodies.
+            for row in conn.execution_options(yield_per=2_000).execute(query):
+                checked += 1
+                problem = _check_row(row, expected_prev)
+                if problem is not None:
+                    return VerifyReport(
+                        ok=False,
+                        entries_checked=checked,
+                        first_bad_seq=int(row.seq),
+                        reason=f"seq {row.seq}: {problem}",
+                    )
+                expected_prev = row.hash
+        return VerifyReport(
+            ok=True,
+            entries_checked=checked,
+            first_bad_seq=None,
+            reason=f"all {checked} entries intact; chain head {expected_prev}",
+        )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LedgerError(f"ledger at {self.url} is closed")
+
+
+def open_ledger(url: str | None, *, create: bool = True) -> SqlLedger:
+    """Open (and by default create or migrate) the ledger at ``url``.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy URL, or None for :data:`DEFAULT_URL`, the SQLite file
+        ``router-ledger.sqlite`` in the current directory.
+    create
+        As for :class:`SqlLedger`.
+
+    Returns
+    -------
+    SqlLedger
+        An open ledger; close it with :meth:`SqlLedger.close` or a ``with`` block.
+    """
+    return SqlLedger(DEFAULT_URL if url is None else url, create=create)
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _check_row(row: Any, expected_prev: str) -> str | None:
+    """Return why one chain row is bad, or None if it is intact."""
+    if row.prev_hash != expected_prev:
+        return (
+            "prev_hash is not the hash of the entry before it "
+            "(an entry was deleted, inserted or reordered)"
+        )
+    if entry_hash(row.prev_hash, row.kind, row.entry_id, row.body) != row.hash:
+        return "hash does not match the entry's content (its body, id or kind was edited)"
+    body = orjson.loads(row.body)
+    id_key = ENTRY_KINDS.get(row.kind)
+    if (
+        id_key is None
+        or body.get(id_key) != row.entry_id
+        or body.get("decision_id") != row.decision_id
+        or body.get("created_at") != row.created_at
+    ):
+        return "decision_id or created_at column disagrees with the hashed body (column edited)"
+    return None
+
+
+def _insert_entries(conn: Connection, head: str, pending: list[_Entry]) -> list[str]:
+    """Chain ``pending`` onto ``head`` and insert them; return their hashes."""
+    rows: list[dict[str, str]] = []
+    prev = head
+    for entry in pending:
+        digest = entry_hash(prev, entry.kind, entry.entry_id, entry.body)
+        rows.append(
+            {
+                "kind": entry.kind,
+                "entry_id": entry.entry_id,
+                "decision_id": entry.decision_id,
+                "created_at": entry.created_at,
+                "body": entry.body.decode(),
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    conn.execute(_INSERT_ENTRY, rows[0] if len(rows) == 1 else rows)
+    return [r["hash"] for r in rows]
+
+
+def _decision_exists(decision_id: str) -> Any:
+    return select(entries.c.seq).where(
+        entries.c.entry_id == decision_id, entries.c.kind == "decision"
+    )
+
+
+def _count_follow_ups(decision_id: str, kind: str) -> Any:
+    return (
+        select(func.count())
+        .select_from(entries)
+        .where(entries.c.decision_id == decision_id, entries.c.kind == kind)
+    )
+
+
+def _prepare_decision(record: dict) -> _Entry:
+    if not isinstance(record, dict):
+        raise LedgerError(f"decision not recorded: record must be a dict, got {type(record).__name__}")
+    missing = [key for key in _REQUIRED_DECISION_KEYS if key not in record]
+    if missing:
+        raise LedgerError(f"decision not recorded: record is missing {', '.join(missing)}")
+    decision_id = record["decision_id"]
+    if not isinstance(decision_id, str) or not decision_id:
+        raise LedgerError(f"decision not recorded: decision_id must be a non-empty str, got {decision_id!r}")
+    what = f"decision {decision_id!r}"
+    created_at = record["created_at"]
+    if not isinstance(created_at, str) or not created_at:
+        raise LedgerError(f"{what} not recorded: created_at must be ISO text, got {created_at!r}")
+    strategy = record["strategy"]
+    if not isinstance(strategy, dict) or "name" not in strategy:
+        raise LedgerError(f"{what} not recorded: strategy must be a dict with a 'name', got {strategy!r}")
+    return _Entry("decision", decision_id, decision_id, created_at, _dump(record, what))
+
+
+def _prepare_reservations(decision_id: str, reserved: Sequence[Reservation]) -> list[dict[str, Any]]:
+    rows = []
+    for item in reserved:
+        try:
+            node_id, sku, qty = item
+        except (TypeError, ValueError):
+            node_id = sku = qty = None
+        if (
+            not isinstance(node_id, str)
+            or not isinstance(sku, str)
+            or isinstance(qty, bool)
+            or not isinstance(qty, Integral)
+            or qty < 1
+        ):
+            raise LedgerError(
+                f"decision {decision_id!r} not recorded: reservation {item!r} must be "
+                "(node_id: str, sku: str, qty: int >= 1)"
+            )
+        rows.append({"decision_id": decision_id, "node_id": node_id, "sku": sku, "qty": int(qty)})
+    return rows
+
+
+def _dump(body: dict, what: str) -> bytes:
+    try:
+        return canonical_json(body)
+    except TypeError as exc:  # orjson.JSONEncodeError subclasses TypeError
+        raise LedgerError(f"{what} not recorded: body is not JSON-able: {exc}") from exc
+
+
+def _require_text(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise LedgerError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _db_message(exc: SQLAlchemyError) -> str:
+    """The driver's message on one line, without the SQL and its (large) parameters."""
+    return " ".join(str(getattr(exc, "orig", None) or exc).split())
+
+
+def _create_engine(url: str) -> tuple[Engine, bool]:
+    """Build the engine for ``url``; return it and whether it is an in-memory SQLite."""
+    example = "e.g. 'sqlite:///router-ledger.sqlite' or 'postgresql+psycopg://user@host:5432/db'"
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError, TypeError) as exc:
+        raise LedgerError(f"bad ledger URL {url!r}: {exc}; expected {example}") from exc
+    shown = parsed.render_as_string(hide_password=True)
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    try:
+        if backend == "sqlite" and driver == "pysqlite":
+            return _create_sqlite_engine(parsed)
+        if backend == "postgresql":
+            return create_engine(parsed), False
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise LedgerError(f"cannot use ledger URL {shown!r}: {exc}") from exc
+    raise LedgerError(f"unsupported ledger URL {shown!r}; expected {example}")
+
+
+def _create_sqlite_engine(url: URL) -> tuple[Engine, bool]:
+    database = url.database or ""
+    in_memory = database in ("", ":memory:")
+    if in_memory:
+        # One connection shared by all threads; otherwise each pooled connection
+        # would open its own empty database.
+        engine = create_engine(
+            url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+    else:
+        if not url.query.get("uri"):
+            try:
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LedgerError(f"cannot create the folder of ledger file {database!r}: {exc}") from exc
+        engine = create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module so the "begin"
+        # hook below decides how each transaction starts (SQLAlchemy docs,
+        # "Serializable isolation / Savepoints / Transactional DDL").
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
+            # WAL lets readers run beside the single writer, and with
+            # synchronous=NORMAL a commit needs no fsync (only checkpoints do):
+            # a power cut may lose the last commits but never corrupts the chain.
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock before the chain head is read, so two
+        # processes can never both extend the same head. Reads opt into DEFERRED.
+        mode = conn.get_execution_options().get(_SQLITE_BEGIN, "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine, in_memory

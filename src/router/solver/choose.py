@@ -1,0 +1,103 @@
+"""Build, complete and score the candidate set of one order.
+
+The array generators of router.candidates cover single-node plans and
+line-level splits. When they find nothing (a line larger than any node's stock,
+or lanes too small for the whole order) the exact split solver
+(router.solver.split, OR-Tools MathOpt + HiGHS) looks for a plan that divides
+units of a line between nodes; its answer joins the set and is scored by the
+very same term functions, so every plan is priced one way.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from router.candidates import CandidateSet, OrderContext, concat, enumerate_candidates, from_units
+from router.network import Network
+from router.params import StrategyParams
+from router.scoring import Scores, score_candidates
+from router.state import StateView
+
+__all__ = ["build_split_problem", "scored_candidates"]
+
+
+def build_split_problem(net: Network, view: StateView, ctx: OrderContext, params: StrategyParams, node_ok: np.ndarray):
+    """The order as a :class:`router.solver.split.SplitProblem` over usable (node, option) arcs."""
+    from router.solver.split import SplitProblem
+
+    usable = net.lane_ok & (view.lane_left >= 1.0) & ctx.option_allowed[None, :] & node_ok[:, None]
+    arc_node, arc_opt = np.nonzero(usable)
+    n, o = arc_node, arc_opt
+    dist = ctx.dist_miles[n]
+    arc_unit = (
+        (net.per_unit_usd[o] + net.per_unit_mile_usd[o] * dist + net.handling_unit_usd[n])[:, None]
+        + (net.handling_carton_usd[n] / net.carton_volume_cuft[n])[:, None] * ctx.volume_cuft[None, :]
+    )
+    bounds, rates = [], []
+    for oi in o:
+        if net.has_tiers[oi]:
+            finite = np.isfinite(net.tier_bounds[oi])
+            bounds.append(net.tier_bounds[oi][finite])
+            rates.append(net.tier_rates[oi][finite])
+        else:
+            bounds.append(np.zeros(0))
+            rates.append(np.zeros(0))
+    avail = np.maximum(view.avail - params.safety_stock_units, 0)
+    avail = np.where(node_ok[:, None], avail, 0)
+    problem = SplitProblem(
+        qty=ctx.qty.astype(np.int64),
+        unit_weight_lb=ctx.weight_lb,
+        unit_volume_cuft=ctx.volume_cuft,
+        avail=avail.astype(np.int64),
+        arc_node=n.astype(np.int64),
+        # the split penalty is paid per shipment, so it belongs to the arc's fixed cost
+        arc_fixed_usd=net.fixed_usd[o] + net.handling_ship_usd[n] + params.split_penalty_usd,
+        arc_unit_usd=arc_unit,
+        arc_per_lb_usd=net.per_lb_usd[o],
+        arc_dim_factor=net.dim_factor[o],
+        arc_tier_bounds=tuple(bounds),
+        arc_tier_rates=tuple(rates),
+        arc_max_volume=net.lane_max_volume_cuft[n, o],
+        max_nodes=params.max_splits,
+        allow_quantity_split=params.allow_quantity_split,
+    )
+    return problem, arc_node, arc_opt
+
+
+def scored_candidates(
+    net: Network,
+    view: StateView,
+    ctx: OrderContext,
+    params: StrategyParams,
+    skus: tuple[str, ...],
+    *,
+    seed: int = 0,
+) -> tuple[CandidateSet, Scores]:
+    """All candidates of the order with every score term; may be empty (nothing can serve it)."""
+    cs = enumerate_candidates(net, view, ctx, params, skus)
+    if len(cs) == 0:
+        node_ok = ~view.closed & np.array([nid not in params.excluded_nodes for nid in net.node_ids])
+        if node_ok.any():
+            from router.solver.split import solve_split
+
+            problem, arc_node, arc_opt = build_split_problem(net, view, ctx, params, node_ok)
+            t0 = time.perf_counter()
+            sol = solve_split(problem, time_limit_s=params.solver_time_limit_s, seed=seed) if len(arc_node) else None
+            cs.solver = {
+                "name": getattr(sol, "solver", "mathopt-highs"),
+                "status": sol.status if sol is not None else "infeasible",
+                "ms": round((time.perf_counter() - t0) * 1000.0, 3),
+                "arcs": int(len(arc_node)),
+            }
+            if sol is not None:
+                extra = from_units(arc_node, arc_opt, sol.units, net, view, ctx)
+                cs = concat(cs, extra) if len(cs) else _with_excluded(extra, cs)
+    return cs, score_candidates(cs, view, ctx, params)
+
+
+def _with_excluded(extra: CandidateSet, base: CandidateSet) -> CandidateSet:
+    extra.excluded = base.excluded
+    extra.solver = base.solver
+    return extra

@@ -1,0 +1,437 @@
+"""Live state: what a real system knows right now, as numpy arrays.
+
+Stock and reservations per node x SKU, node load (pick queue, throughput,
+closures), lane congestion and usage per node x option, weather per region.
+Every change goes through :meth:`LiveState.apply` (validated events) or the
+atomic :meth:`LiveState.try_reserve`; each bumps ``version``; ``content_hash``
+fingerprints the arrays so a decision record names exactly the state it saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from router.errors import InvalidEventError, pydantic_field_error
+from router.network import Network
+from router.scenario import LaneSlowdown, NodeClosure, Scenario, WeatherEvent
+
+__all__ = [
+    "CongestionUpdate",
+    "Event",
+    "LiveState",
+    "LoadUpdate",
+    "NodeStatus",
+    "Shipped",
+    "StateView",
+    "StockAdjust",
+    "StockSet",
+    "WeatherUpdate",
+    "parse_event",
+]
+
+HOURS_PER_DAY = 24.0
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StockSet(_Event):
+    """A cycle count: on-hand units of a SKU at a node are now ``on_hand``."""
+
+    type: Literal["stock_set"] = "stock_set"
+    node: str
+    sku: str
+    on_hand: int = Field(ge=0)
+
+
+class StockAdjust(_Event):
+    """A receipt (delta > 0) or shrinkage (delta < 0)."""
+
+    type: Literal["stock_adjust"] = "stock_adjust"
+    node: str
+    sku: str
+    delta: int
+
+
+class Shipped(_Event):
+    """Reserved units left the building: on-hand and reserved both drop by ``qty``."""
+
+    type: Literal["shipped"] = "shipped"
+    node: str
+    sku: str
+    qty: int = Field(gt=0)
+
+
+class LoadUpdate(_Event):
+    """The node's warehouse system reports its pick queue and, optionally, throughput."""
+
+    type: Literal["load_update"] = "load_update"
+    node: str
+    queue_orders: float = Field(ge=0.0)
+    throughput_per_hour: float | None = Field(default=None, gt=0.0)
+
+
+class CongestionUpdate(_Event):
+    """Transit on matching lanes takes ``factor`` times longer (None matches all)."""
+
+    type: Literal["congestion_update"] = "congestion_update"
+    carrier: str | None = None
+    service: str | None = None
+    node: str | None = None
+    factor: float = Field(ge=1.0, le=10.0)
+
+
+class NodeStatus(_Event):
+    type: Literal["node_status"] = "node_status"
+    node: str
+    closed: bool
+    reason: str = ""
+
+
+class WeatherUpdate(_Event):
+    type: Literal["weather_update"] = "weather_update"
+    region: str
+    severity: float = Field(ge=0.0, le=5.0)
+
+
+Event = Annotated[
+    StockSet | StockAdjust | Shipped | LoadUpdate | CongestionUpdate | NodeStatus | WeatherUpdate,
+    Field(discriminator="type"),
+]
+_EVENT_ADAPTER: TypeAdapter = TypeAdapter(Event)
+
+
+def parse_event(data: object) -> Event:
+    """Validate a mapping as one of the event types; errors name the field."""
+    try:
+        return _EVENT_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise pydantic_field_error(exc, InvalidEventError) from None
+
+
+@dataclass(frozen=True, eq=False)
+class StateView:
+    """The slice of live state one routing decision reads (stored for replay).
+
+    Arrays over all nodes ``N`` and options ``O``; stock only for the order's SKUs.
+    """
+
+    avail: np.ndarray  # int[N, K] on-hand minus reserved, for the order's SKUs
+    queue_orders: np.ndarray  # float[N]
+    throughput_per_hour: np.ndarray  # float[N]
+    closed: np.ndarray  # bool[N]
+    closed_reason: tuple[str, ...]  # per node, "" when open
+    congestion: np.ndarray  # float[N, O] transit multiplier (base x live x scheduled)
+    lane_left: np.ndarray  # float[N, O] shipments left today (inf = unlimited)
+    weather_node: np.ndarray  # float[N] severity at the node's region
+    version: int
+    state_hash: str
+
+    def to_json(self) -> dict:
+        return {
+            "avail": self.avail.tolist(),
+            "queue_orders": self.queue_orders.tolist(),
+            "throughput_per_hour": self.throughput_per_hour.tolist(),
+            "closed": self.closed.tolist(),
+            "closed_reason": list(self.closed_reason),
+            "congestion": self.congestion.tolist(),
+            "lane_left": [[None if np.isinf(x) else x for x in row] for row in self.lane_left.tolist()],
+            "weather_node": self.weather_node.tolist(),
+            "version": self.version,
+            "state_hash": self.state_hash,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> StateView:
+        return cls(
+            avail=np.asarray(data["avail"], dtype=np.int64).reshape(len(data["queue_orders"]), -1),
+            queue_orders=np.asarray(data["queue_orders"], dtype=float),
+            throughput_per_hour=np.asarray(data["throughput_per_hour"], dtype=float),
+            closed=np.asarray(data["closed"], dtype=bool),
+            closed_reason=tuple(data["closed_reason"]),
+            congestion=np.asarray(data["congestion"], dtype=float),
+            lane_left=np.array([[np.inf if x is None else x for x in row] for row in data["lane_left"]], dtype=float),
+            weather_node=np.asarray(data["weather_node"], dtype=float),
+            version=int(data["version"]),
+            state_hash=str(data["state_hash"]),
+        )
+
+
+class LiveState:
+    """Mutable live state behind one lock; everything else reads copies (views)."""
+
+    def __init__(self, network: Network, scenario: Scenario | None = None) -> None:
+        self.network = network
+        self.scenario = scenario
+        n, o, k = network.n_nodes, network.n_options, len(network.sku_ids)
+        r = len(network.region_ids)
+        self._node_index = {nid: i for i, nid in enumerate(network.node_ids)}
+        self._sku_index = {sid: i for i, sid in enumerate(network.sku_ids)}
+        self._region_index = {rid: i for i, rid in enumerate(network.region_ids)}
+        self.on_hand = np.zeros((n, k), dtype=np.int64)
+        self.reserved = np.zeros((n, k), dtype=np.int64)
+        self.queue_orders = np.zeros(n)
+        self.throughput_per_hour = network.pick_capacity_per_hour.astype(float).copy()
+        self.closed_manual = np.zeros(n, dtype=bool)
+        self.closed_reason_manual = [""] * n
+        self.congestion_live = np.ones((n, o))
+        self.lane_used = np.zeros((n, o))
+        self.weather_manual = np.zeros(r)
+        # Scheduled disruptions (from the scenario's time windows), recomputed by set_clock_hours.
+        self.closed_sched = np.zeros(n, dtype=bool)
+        self.closed_reason_sched = [""] * n
+        self.slow_sched = np.ones((n, o))
+        self.weather_sched = np.zeros(r)
+        self.clock_hours = 0.0
+        self.version = 0
+        self._hash: str | None = None
+        self._hash_version = -1
+        self.lock = threading.RLock()
+        if scenario is not None:
+            for node_id, row in scenario.spec.stock.items():
+                i = self._node_index[node_id]
+                for sku, qty in row.items():
+                    self.on_hand[i, self._sku_index[sku]] = qty
+            self.queue_orders[:] = [nd.initial_queue_orders for nd in scenario.nodes]
+            self.set_clock_hours(0.0)
+
+    # ----------------------------------------------------------------- lookups
+    def node_idx(self, node_id: str, field: str = "node") -> int:
+        try:
+            return self._node_index[node_id]
+        except KeyError:
+            raise InvalidEventError(field, f"unknown node {node_id!r}") from None
+
+    def sku_idx(self, sku: str, field: str = "sku") -> int:
+        try:
+            return self._sku_index[sku]
+        except KeyError:
+            raise InvalidEventError(field, f"unknown sku {sku!r}") from None
+
+    def available(self) -> np.ndarray:
+        return self.on_hand - self.reserved
+
+    # ------------------------------------------------------------------ hashing
+    def content_hash(self) -> str:
+        """blake2b of every array; cached until the next change."""
+        with self.lock:
+            if self._hash_version != self.version:
+                h = hashlib.blake2b(digest_size=16)
+                for arr in (
+                    self.on_hand,
+                    self.reserved,
+                    self.queue_orders,
+                    self.throughput_per_hour,
+                    self.closed_manual,
+                    self.closed_sched,
+                    self.congestion_live,
+                    self.slow_sched,
+                    self.lane_used,
+                    self.weather_manual,
+                    self.weather_sched,
+                ):
+                    h.update(np.ascontiguousarray(arr).tobytes())
+                self._hash = h.hexdigest()
+                self._hash_version = self.version
+            return self._hash  # type: ignore[return-value]
+
+    def _touch(self) -> None:
+        self.version += 1
+
+    # ------------------------------------------------------------------- views
+    def view(self, sku_idx: np.ndarray) -> StateView:
+        """Copy the slice a decision needs: all nodes and lanes, the order's SKUs only."""
+        net = self.network
+        with self.lock:
+            closed = self.closed_manual | self.closed_sched
+            reasons = tuple(
+                (self.closed_reason_manual[i] or self.closed_reason_sched[i] or "closed") if closed[i] else ""
+                for i in range(len(closed))
+            )
+            weather = self.weather_manual + self.weather_sched
+            wn = np.where(net.node_region >= 0, weather[net.node_region] if len(weather) else 0.0, 0.0)
+            return StateView(
+                avail=self.on_hand[:, sku_idx] - self.reserved[:, sku_idx],
+                queue_orders=self.queue_orders.copy(),
+                throughput_per_hour=self.throughput_per_hour.copy(),
+                closed=closed,
+                closed_reason=reasons,
+                congestion=net.lane_base_congestion * self.congestion_live * self.slow_sched,
+                lane_left=np.maximum(net.lane_daily_capacity - self.lane_used, 0.0),
+                weather_node=np.asarray(wn, dtype=float),
+                version=self.version,
+                state_hash=self.content_hash(),
+            )
+
+    def weather_at_region(self, region: int) -> float:
+        if region < 0:
+            return 0.0
+        return float(self.weather_manual[region] + self.weather_sched[region])
+
+    # ------------------------------------------------------------ reservations
+    def try_reserve(self, node_idx: np.ndarray, sku_idx: np.ndarray, qty: np.ndarray, lanes=()) -> bool:
+        """Check-and-reserve as one step under the lock: all allocations or none.
+
+        ``lanes`` is a sequence of (node index, option index) used by the plan; each
+        counts one shipment against the lane's daily capacity and one order in the
+        node's pick queue.
+        """
+        with self.lock:
+            # Aggregate first: two allocations of one (node, sku) must fit together.
+            need = np.zeros_like(self.on_hand)
+            np.add.at(need, (node_idx, sku_idx), qty)
+            if np.any(self.on_hand - self.reserved - need < 0):
+                return False
+            for n, o in lanes:
+                if self.lane_used[n, o] + 1 > self.network.lane_daily_capacity[n, o]:
+                    return False
+            self.reserved += need
+            for n, o in lanes:
+                self.lane_used[n, o] += 1
+            for n in {n for n, _ in lanes}:
+                self.queue_orders[n] += 1.0
+            self._touch()
+            return True
+
+    def release(self, node_idx: np.ndarray, sku_idx: np.ndarray, qty: np.ndarray, lanes=()) -> None:
+        """Undo a reservation (an override moved it, or the ledger write failed)."""
+        with self.lock:
+            np.subtract.at(self.reserved, (node_idx, sku_idx), qty)
+            if np.any(self.reserved < 0):
+                np.add.at(self.reserved, (node_idx, sku_idx), qty)
+                raise InvalidEventError("qty", "release exceeds what is reserved")
+            for n, o in lanes:
+                self.lane_used[n, o] = max(0.0, self.lane_used[n, o] - 1)
+            for n in {n for n, _ in lanes}:
+                self.queue_orders[n] = max(0.0, self.queue_orders[n] - 1.0)
+            self._touch()
+
+    # ------------------------------------------------------------------ events
+    def apply(self, event: Event | dict) -> int:
+        """Apply one validated event; returns the new version. Bad events change nothing."""
+        if isinstance(event, dict):
+            event = parse_event(event)
+        with self.lock:
+            if isinstance(event, StockSet):
+                n, k = self.node_idx(event.node), self.sku_idx(event.sku)
+                if event.on_hand < self.reserved[n, k]:
+                    raise InvalidEventError(
+                        "on_hand",
+                        f"{event.on_hand} is below the {self.reserved[n, k]} units reserved "
+                        f"of {event.sku} at {event.node}",
+                    )
+                self.on_hand[n, k] = event.on_hand
+            elif isinstance(event, StockAdjust):
+                n, k = self.node_idx(event.node), self.sku_idx(event.sku)
+                new = self.on_hand[n, k] + event.delta
+                if new < self.reserved[n, k]:
+                    raise InvalidEventError(
+                        "delta",
+                        f"would leave {new} on hand, below the {self.reserved[n, k]} units reserved "
+                        f"of {event.sku} at {event.node}",
+                    )
+                self.on_hand[n, k] = new
+            elif isinstance(event, Shipped):
+                n, k = self.node_idx(event.node), self.sku_idx(event.sku)
+                if event.qty > self.reserved[n, k]:
+                    raise InvalidEventError(
+                        "qty", f"ships {event.qty} but only {self.reserved[n, k]} are reserved"
+                    )
+                self.on_hand[n, k] -= event.qty
+                self.reserved[n, k] -= event.qty
+            elif isinstance(event, LoadUpdate):
+                n = self.node_idx(event.node)
+                self.queue_orders[n] = event.queue_orders
+                if event.throughput_per_hour is not None:
+                    self.throughput_per_hour[n] = event.throughput_per_hour
+            elif isinstance(event, CongestionUpdate):
+                mask = self._lane_mask(event.node, event.carrier, event.service)
+                self.congestion_live[mask] = event.factor
+            elif isinstance(event, NodeStatus):
+                n = self.node_idx(event.node)
+                self.closed_manual[n] = event.closed
+                self.closed_reason_manual[n] = event.reason if event.closed else ""
+            elif isinstance(event, WeatherUpdate):
+                try:
+                    r = self._region_index[event.region]
+                except KeyError:
+                    raise InvalidEventError("region", f"unknown region {event.region!r}") from None
+                self.weather_manual[r] = event.severity
+            else:  # pragma: no cover - the union is closed
+                raise InvalidEventError("type", f"unsupported event {type(event).__name__}")
+            self._touch()
+            return self.version
+
+    def _lane_mask(self, node: str | None, carrier: str | None, service: str | None) -> np.ndarray:
+        net = self.network
+        rows = np.ones(net.n_nodes, dtype=bool)
+        if node is not None:
+            rows = np.zeros(net.n_nodes, dtype=bool)
+            rows[self.node_idx(node)] = True
+        cols = np.ones(net.n_options, dtype=bool)
+        if carrier is not None:
+            if carrier not in net.option_carrier:
+                raise InvalidEventError("carrier", f"unknown carrier {carrier!r}")
+            cols &= np.array([c == carrier for c in net.option_carrier])
+        if service is not None:
+            if service not in net.option_service:
+                raise InvalidEventError("service", f"unknown service {service!r}")
+            cols &= np.array([s == service for s in net.option_service])
+        return rows[:, None] & cols[None, :]
+
+    # ------------------------------------------------------------------- clock
+    def set_clock_hours(self, hours: float) -> None:
+        """Move the scenario clock: scheduled disruption windows switch on and off."""
+        if self.scenario is None:
+            self.clock_hours = hours
+            return
+        net = self.network
+        closed = np.zeros(net.n_nodes, dtype=bool)
+        reasons = [""] * net.n_nodes
+        slow = np.ones((net.n_nodes, net.n_options))
+        weather = np.zeros(len(net.region_ids))
+        for d in self.scenario.disruptions:
+            if not (d.start_hour <= hours < d.end_hour):
+                continue
+            label = d.name or d.kind
+            if isinstance(d, NodeClosure):
+                i = self._node_index[d.node]
+                closed[i] = True
+                reasons[i] = f"closed ({label})"
+            elif isinstance(d, LaneSlowdown):
+                mask = self._lane_mask(d.node, d.carrier, None)
+                slow[mask] = np.maximum(slow[mask], d.factor)
+            elif isinstance(d, WeatherEvent):
+                weather[self._region_index[d.region]] += d.severity
+        with self.lock:
+            self.clock_hours = hours
+            changed = (
+                not np.array_equal(closed, self.closed_sched)
+                or not np.array_equal(slow, self.slow_sched)
+                or not np.array_equal(weather, self.weather_sched)
+            )
+            if changed:
+                self.closed_sched, self.closed_reason_sched = closed, reasons
+                self.slow_sched, self.weather_sched = slow, weather
+                self._touch()
+
+    def drain(self, hours: float) -> None:
+        """Let ``hours`` of picking happen: queues shrink by throughput x hours."""
+        if hours <= 0:
+            return
+        with self.lock:
+            self.queue_orders = np.maximum(self.queue_orders - self.throughput_per_hour * hours, 0.0)
+            self._touch()
+
+    def new_day(self) -> None:
+        """Reset lane usage counters (daily capacities)."""
+        with self.lock:
+            self.lane_used[:] = 0.0
+            self._touch()
