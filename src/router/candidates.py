@@ -30,7 +30,20 @@ from router.network import Network
 from router.params import StrategyParams
 from router.state import StateView
 
-__all__ = ["CandidateSet", "OrderContext", "enumerate_candidates", "from_units", "leg_metrics", "normal_sf"]
+__all__ = [
+    "CandidateSet",
+    "OrderContext",
+    "concat",
+    "from_units",
+    "leg_metrics",
+    "line_feasibility",
+    "node_exclusions",
+    "normal_sf",
+    "single_candidates",
+    "split_candidates",
+    "split_cost_lower_bound",
+    "usable_options",
+]
 
 # Why the spread of the pick queue is 25 % of its expected wait: picking rates
 # fluctuate with labour and wave planning; a quarter is a conservative default
@@ -138,8 +151,7 @@ def leg_metrics(cs: CandidateSet, net: Network, view: StateView, ctx: OrderConte
     billable = np.maximum(weight, net.dim_factor[o] * volume)
     bounds = net.tier_bounds[o]  # [C, J, T]
     tier_i = np.minimum((bounds < billable[..., None]).sum(axis=-1), bounds.shape[-1] - 1)
-    tier_rate = np.take_along_axis(net.tier_rates[o], tier_i[..., None], axis=-1)[..., 0]
-    tier_rate = np.where(net.has_tiers[o], tier_rate, 0.0)
+    tier_rate = np.where(net.has_tiers[o], net.tier_rates[o, tier_i], 0.0)
     shipping = (
         net.fixed_usd[o]
         + units * (net.per_unit_usd[o] + net.per_unit_mile_usd[o] * miles)
@@ -183,52 +195,50 @@ def _combos(n: int, size: int) -> np.ndarray:
     return np.array(list(itertools.combinations(range(n), size)), dtype=np.int64).reshape(-1, size)
 
 
-def _usable_options(net: Network, view: StateView, ctx: OrderContext) -> np.ndarray:
-    """bool[N, O]: lane exists, has capacity left today, and the service is allowed."""
-    return net.lane_ok & (view.lane_left >= 1.0) & ctx.option_allowed[None, :]
-
-
 def node_exclusions(
     net: Network, view: StateView, ctx: OrderContext, params: StrategyParams, usable: np.ndarray, skus: tuple[str, ...]
 ) -> tuple[np.ndarray, list[dict]]:
     """Which nodes may ship at all, and why each other node may not.
 
     Returns a bool[N] mask of nodes that are open, allowed, reachable by a usable
-    lane and hold at least one line; plus one structured reason per excluded node.
+    lane and hold at least one line; plus one structured reason per node that
+    is excluded or short of some line (``partial``: it may still ship in a split).
     """
-    n_nodes = net.n_nodes
-    reasons: list[dict] = []
-    ok = np.ones(n_nodes, dtype=bool)
-    excluded = set(params.excluded_nodes)
+    excluded_param = np.isin(np.asarray(net.node_ids), params.excluded_nodes) if params.excluded_nodes else None
     line_ok = view.avail - params.safety_stock_units >= ctx.qty[None, :]
+    any_line = line_ok.any(axis=1)
+    all_line = line_ok.all(axis=1)
     has_lane = usable.any(axis=1)
-    for i in range(n_nodes):
+    ok = ~view.closed & has_lane & any_line
+    if excluded_param is not None:
+        ok &= ~excluded_param
+    reasons: list[dict] = []
+    for i in np.flatnonzero(~(ok & all_line)).tolist():
         nid = net.node_ids[i]
-        if nid in excluded:
-            ok[i] = False
+        if excluded_param is not None and excluded_param[i]:
             reasons.append({"node": nid, "rule": "excluded", "detail": f"{nid}: excluded by params"})
         elif view.closed[i]:
-            ok[i] = False
             reasons.append({"node": nid, "rule": "closed", "detail": f"{nid}: {view.closed_reason[i]}"})
         elif not has_lane[i]:
-            ok[i] = False
-            reasons.append(
-                {"node": nid, "rule": "lane", "detail": f"{nid}: no carrier lane with capacity left today"}
-            )
-        elif not line_ok[i].all():
+            reasons.append({"node": nid, "rule": "lane", "detail": f"{nid}: no carrier lane with capacity left today"})
+        else:
             short = np.flatnonzero(~line_ok[i])
             k = int(short[0])
             more = f" (+{len(short) - 1} more lines)" if len(short) > 1 else ""
             have = max(int(view.avail[i, k]) - params.safety_stock_units, 0)
-            detail = f"{nid}: stock {have} of {skus[k]} (need {int(ctx.qty[k])}){more}"
-            if not line_ok[i].any():
-                ok[i] = False
-            reasons.append({"node": nid, "rule": "stock", "detail": detail, "partial": bool(line_ok[i].any())})
+            reasons.append(
+                {
+                    "node": nid,
+                    "rule": "stock",
+                    "detail": f"{nid}: stock {have} of {skus[k]} (need {int(ctx.qty[k])}){more}",
+                    "partial": bool(any_line[i]),
+                }
+            )
     # Keep the nearest max_candidate_nodes of the remaining nodes; the network prunes the rest.
     idx = np.flatnonzero(ok)
     if len(idx) > params.max_candidate_nodes:
         order = idx[np.argsort(ctx.dist_miles[idx], kind="stable")]
-        for i in order[params.max_candidate_nodes :]:
+        for i in order[params.max_candidate_nodes :].tolist():
             ok[i] = False
             nid = net.node_ids[i]
             reasons.append(
@@ -242,60 +252,103 @@ def node_exclusions(
     return ok, reasons
 
 
-def enumerate_candidates(
-    net: Network, view: StateView, ctx: OrderContext, params: StrategyParams, skus: tuple[str, ...]
+def usable_options(net: Network, view: StateView, ctx: OrderContext) -> np.ndarray:
+    """bool[N, O]: lane exists, has capacity left today, and the service is allowed."""
+    return net.lane_ok & (view.lane_left >= 1.0) & ctx.option_allowed[None, :]
+
+
+def line_feasibility(view: StateView, ctx: OrderContext, params: StrategyParams, node_ok: np.ndarray) -> np.ndarray:
+    """bool[N, K]: the node may ship all units of line k."""
+    return (view.avail - params.safety_stock_units >= ctx.qty[None, :]) & node_ok[:, None]
+
+
+def single_candidates(
+    net: Network, view: StateView, ctx: OrderContext, usable: np.ndarray, line_ok: np.ndarray, excluded: list[dict]
 ) -> CandidateSet:
-    """Single-node and line-split candidates with their leg metrics; infeasible ones dropped."""
-    usable = _usable_options(net, view, ctx)
-    node_ok, excluded = node_exclusions(net, view, ctx, params, usable, skus)
+    """Every usable option of every node that holds every line, with leg metrics."""
     k = len(ctx.qty)
-    line_ok = (view.avail - params.safety_stock_units >= ctx.qty[None, :]) & node_ok[:, None]
     full = line_ok.all(axis=1)
-
-    # --- single node: every usable option of every full node
     sn, so = np.nonzero(usable & full[:, None])
-    single_units = np.broadcast_to(ctx.qty, (len(sn), 1, k)).astype(np.int64)
-    parts_node = [sn[:, None]]
-    parts_opt = [so[:, None]]
-    parts_units = [single_units]
-    parts_src = [np.zeros(len(sn), dtype=np.int64)]
+    cs = CandidateSet(
+        sn[:, None].astype(np.int64),
+        so[:, None].astype(np.int64),
+        np.broadcast_to(ctx.qty, (len(sn), 1, k)).astype(np.int64),
+        np.zeros(len(sn), dtype=np.int64),
+    )
+    cs.excluded = excluded
+    leg_metrics(cs, net, view, ctx)
+    return drop_over_volume(cs, net)
 
-    # --- line splits over node subsets, one service level for all legs
-    max_legs = min(params.max_splits, k)
+
+def _unit_cost_matrix(net: Network, ctx: OrderContext) -> np.ndarray:
+    """float[N, O, K]: linear cost of line k's units at node n with option o (tiers excluded)."""
+    per_unit = net.per_unit_usd[None, :] + net.per_unit_mile_usd[None, :] * ctx.dist_miles[:, None]  # [N, O]
+    handling_unit = net.handling_unit_usd[:, None] + 0.0 * per_unit  # [N, O]
+    carton = (net.handling_carton_usd / net.carton_volume_cuft)[:, None, None] * ctx.volume_cuft[None, None, :]
+    return (
+        (per_unit + handling_unit)[:, :, None]
+        + net.per_lb_usd[None, :, None] * ctx.weight_lb[None, None, :]
+        + carton
+    ) * ctx.qty[None, None, :]
+
+
+def split_cost_lower_bound(
+    net: Network, ctx: OrderContext, usable: np.ndarray, line_ok: np.ndarray, size: int = 2
+) -> float:
+    """A lower bound on the shipping + handling cost of any plan with ``size`` or more shipments.
+
+    Each shipment pays at least the cheapest per-shipment charge (carrier fixed +
+    node handling) among usable lanes, and each line at least its cheapest linear
+    per-unit cost anywhere; weight tiers and billable weight only add. When this
+    bound cannot beat the best single-node plan, enumerating splits is wasted work.
+    """
+    if not usable.any():
+        return np.inf
+    per_ship = net.fixed_usd[None, :] + net.handling_ship_usd[:, None]
+    f_min = float(per_ship[usable].min())
+    unit = _unit_cost_matrix(net, ctx)
+    unit = np.where((usable[:, :, None] & line_ok[:, None, :]), unit, np.inf)
+    line_min = unit.min(axis=(0, 1))
+    return size * f_min + float(line_min.sum())
+
+
+def split_candidates(
+    net: Network,
+    view: StateView,
+    ctx: OrderContext,
+    params: StrategyParams,
+    usable: np.ndarray,
+    line_ok: np.ndarray,
+    excluded: list[dict],
+    size: int,
+) -> CandidateSet:
+    """Line-level splits over node subsets of exactly ``size`` nodes, one service level per plan."""
+    k = len(ctx.qty)
     partial_nodes = np.flatnonzero(line_ok.any(axis=1))
-    if max_legs >= 2 and len(partial_nodes) >= 2:
+    parts_node, parts_opt, parts_units, parts_src = [], [], [], []
+    if 2 <= size <= k and len(partial_nodes) >= size:
         services = sorted(set(net.option_service))
         serv_of_opt = np.array([services.index(s) for s in net.option_service])
-        dist = ctx.dist_miles
-        # Per-unit marginal cost of line k at node n with option o (tiers ignored here;
-        # the exact price, tiers included, is computed for the assembled legs).
-        per_unit_opt = (
-            net.per_unit_usd[None, :] + net.per_unit_mile_usd[None, :] * dist[:, None]
+        unit_all = _unit_cost_matrix(net, ctx)  # [N, O, K]
+        # The carrier of each leg: the option of that service that is cheapest for the whole order.
+        est_order = (
+            net.fixed_usd[None, :] + net.handling_ship_usd[:, None] + unit_all.sum(axis=2)
         )  # [N, O]
-        est_order = net.fixed_usd[None, :] + per_unit_opt * ctx.qty.sum() + net.per_lb_usd[None, :] * float(
-            ctx.qty @ ctx.weight_lb
-        )
-        for g, _sname in enumerate(services):
-            in_g = usable & (serv_of_opt[None, :] == g)
-            est = np.where(in_g, est_order, np.inf)
-            best_opt = np.argmin(est, axis=1)  # [N]
-            has_opt = np.isfinite(est[np.arange(net.n_nodes), best_opt])
+        rows = np.arange(net.n_nodes)
+        for g in range(len(services)):
+            est = np.where(usable & (serv_of_opt[None, :] == g), est_order, np.inf)
+            best_opt = np.argmin(est, axis=1)
+            has_opt = np.isfinite(est[rows, best_opt])
             pool = partial_nodes[has_opt[partial_nodes]]
-            if len(pool) < 2:
+            if len(pool) < size:
                 continue
             bo = best_opt[pool]
-            unit_cost = (
-                per_unit_opt[pool, bo][:, None]
-                + net.per_lb_usd[bo][:, None] * ctx.weight_lb[None, :]
-                + net.handling_unit_usd[pool][:, None]
-                + (net.handling_carton_usd[pool] / net.carton_volume_cuft[pool])[:, None] * ctx.volume_cuft[None, :]
-            ) * ctx.qty[None, :]
-            unit_cost = np.where(line_ok[pool], unit_cost, np.inf)  # [P, K]
-            for size in range(2, min(max_legs, len(pool)) + 1):
+            unit_cost = np.where(line_ok[pool], unit_all[pool, bo, :], np.inf)  # [P, K]
+            for size in (size,):
                 combos = _combos(len(pool), size)  # [M, s]
                 lc = unit_cost[combos]  # [M, s, K]
                 assign = np.argmin(lc, axis=1)  # [M, K]
-                best = np.take_along_axis(lc, assign[:, None, :], axis=1)[:, 0, :]
+                best = lc.min(axis=1)
                 feasible = np.isfinite(best).all(axis=1)
                 # every node of the subset must ship something, else a smaller subset covers it
                 used = (assign[:, :, None] == np.arange(size)[None, None, :]).any(axis=1).all(axis=1)
@@ -305,13 +358,20 @@ def enumerate_candidates(
                 combos, assign = combos[keep], assign[keep]
                 m = len(combos)
                 units = np.zeros((m, size, k), dtype=np.int64)
-                mi, ki = np.nonzero(np.ones_like(assign, dtype=bool))
+                mi = np.repeat(np.arange(m), k)
+                ki = np.tile(np.arange(k), m)
                 units[mi, assign[mi, ki], ki] = ctx.qty[ki]
                 parts_node.append(pool[combos])
                 parts_opt.append(bo[combos])
                 parts_units.append(units)
                 parts_src.append(np.ones(m, dtype=np.int64))
-
+    if not parts_node:
+        empty = CandidateSet(
+            np.zeros((0, 2), dtype=np.int64), np.zeros((0, 2), dtype=np.int64), np.zeros((0, 2, k), dtype=np.int64),
+            np.zeros(0, dtype=np.int64),
+        )
+        empty.excluded = excluded
+        return leg_metrics(empty, net, view, ctx)
     cs = _stack(parts_node, parts_opt, parts_units, parts_src, k)
     cs.excluded = excluded
     leg_metrics(cs, net, view, ctx)
@@ -376,8 +436,9 @@ def concat(a: CandidateSet, b: CandidateSet) -> CandidateSet:
     def pad(x: np.ndarray, fill) -> np.ndarray:
         if x.shape[1] == j:
             return x
-        width = [(0, 0), (0, j - x.shape[1])] + [(0, 0)] * (x.ndim - 2)
-        return np.pad(x, width, constant_values=fill)
+        out = np.full((x.shape[0], j) + x.shape[2:], fill, dtype=x.dtype)
+        out[:, : x.shape[1]] = x
+        return out
 
     out = CandidateSet(
         np.concatenate([pad(a.leg_node, -1), pad(b.leg_node, -1)]),

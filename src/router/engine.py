@@ -36,7 +36,7 @@ from router.domain import Leg, LegLine, Order, Plan
 from router.errors import InvalidOrderError, LedgerError, RouterError, pydantic_field_error
 from router.network import Network, build_network
 from router.params import StrategyParams
-from router.rationale import build_rationale, factors_at
+from router.rationale import build_rationale, factors_at, factors_for
 from router.scenario import Scenario, load_scenario
 from router.scoring import Scores
 from router.solver.choose import scored_candidates
@@ -254,7 +254,7 @@ class Router:
         idx = self.scenario.sku_index
         for i, line in enumerate(order.lines):
             if line.sku not in idx:
-                raise InvalidOrderError(f"lines.{i}.sku", f"unknown sku {line.sku!r}")
+                raise InvalidOrderError(f"lines[{i}].sku", f"unknown sku {line.sku!r}")
         if order.customer.tier not in self.scenario.tiers:
             raise InvalidOrderError(
                 "customer.tier",
@@ -376,41 +376,79 @@ class Router:
         return [(self.network.node_ids[a], self._skus[b], int(c)) for a, b, c in zip(n, k, q)]
 
     # ------------------------------------------------------------- records
-    def _plan(self, out: Outcome, ctx: OrderContext, c: int) -> Plan:
-        cs, net = out.cs, self.network
+    def _plan_dict(self, out: Outcome, ctx: OrderContext, c: int) -> dict:
+        """Candidate ``c`` as the JSON of a :class:`~router.domain.Plan` (plain dicts: this is the hot path)."""
+        cs, net, skus = out.cs, self.network, self._skus
+        nodes = cs.leg_node[c].tolist()
+        opts = cs.leg_opt[c].tolist()
+        miles = np.round(cs.leg_miles[c], 3).tolist()
+        ship = np.round(cs.leg_shipping_usd[c], 6).tolist()
+        hand = np.round(cs.leg_handling_usd[c], 6).tolist()
+        eta = np.round(cs.leg_eta_hours[c], 6).tolist()
+        risk = np.round(cs.leg_risk[c], 6).tolist()
+        sku_idx = ctx.sku_idx.tolist()
         legs = []
-        for j in range(cs.leg_node.shape[1]):
-            n = int(cs.leg_node[c, j])
+        for j, n in enumerate(nodes):
             if n < 0:
                 continue
-            o = int(cs.leg_opt[c, j])
-            units = cs.leg_units[c, j]
+            units = cs.leg_units[c, j].tolist()
             legs.append(
-                Leg.model_construct(
-                    node_id=net.node_ids[n],
-                    carrier_id=net.option_carrier[o],
-                    service=net.option_service[o],
-                    lines=tuple(
-                        LegLine.model_construct(sku=self._skus[int(ctx.sku_idx[k])], qty=int(units[k]))
-                        for k in np.flatnonzero(units)
-                    ),
-                    distance_miles=round(float(cs.leg_miles[c, j]), 3),
-                    shipping_cost_usd=round(float(cs.leg_shipping_usd[c, j]), 6),
-                    handling_cost_usd=round(float(cs.leg_handling_usd[c, j]), 6),
-                    eta_hours=round(float(cs.leg_eta_hours[c, j]), 6),
-                    late_risk=round(float(cs.leg_risk[c, j]), 6),
-                )
+                {
+                    "node_id": net.node_ids[n],
+                    "carrier_id": net.option_carrier[opts[j]],
+                    "service": net.option_service[opts[j]],
+                    "lines": [{"sku": skus[sku_idx[k]], "qty": u} for k, u in enumerate(units) if u > 0],
+                    "distance_miles": miles[j],
+                    "shipping_cost_usd": ship[j],
+                    "handling_cost_usd": hand[j],
+                    "eta_hours": eta[j],
+                    "late_risk": risk[j],
+                }
             )
         s = out.scores
-        return Plan.model_construct(
-            legs=tuple(legs),
-            cost_usd=round(float(s.term("cost").values[c]), 6),
-            eta_hours=round(float(s.term("eta").values[c]), 6),
-            promise_hours=round(float(ctx.promise_hours), 6),
-            late_risk=round(float(s.term("late_risk").values[c]), 6),
-            score=round(float(s.total[c]), 6),
-            kind="single" if len(legs) == 1 else "split",
+        return {
+            "legs": legs,
+            "cost_usd": round(float(s.terms[0].values[c]), 6),
+            "eta_hours": round(float(s.term("eta").values[c]), 6),
+            "promise_hours": round(float(ctx.promise_hours), 6),
+            "late_risk": round(float(s.term("late_risk").values[c]), 6),
+            "score": round(float(s.total[c]), 6),
+            "kind": "single" if len(legs) == 1 else "split",
+        }
+
+    def _top_candidates(self, out: Outcome, top_idx: list[int]) -> list[dict]:
+        """The ranked top-K in compact form: legs as (node, carrier, service, units per order line)."""
+        cs, net = out.cs, self.network
+        factors = factors_for(out.scores, top_idx)
+        rows = []
+        for r, c in enumerate(top_idx):
+            nodes = cs.leg_node[c].tolist()
+            opts = cs.leg_opt[c].tolist()
+            units = cs.leg_units[c].tolist()
+            rows.append(
+                {
+                    "rank": r + 1,
+                    "source": CandidateSet.SOURCES[int(cs.source[c])],
+                    "legs": [
+                        [net.node_ids[n], net.option_carrier[opts[j]], net.option_service[opts[j]], units[j]]
+                        for j, n in enumerate(nodes)
+                        if n >= 0
+                    ],
+                    "factors": factors[r],
+                }
+            )
+        return rows
+
+    @staticmethod
+    def _plan_from_dict(d: dict) -> Plan:
+        # model_construct: the numbers come from our own arrays, validated already.
+        legs = tuple(
+            Leg.model_construct(
+                **{**leg, "lines": tuple(LegLine.model_construct(**ln) for ln in leg["lines"])}
+            )
+            for leg in d["legs"]
         )
+        return Plan.model_construct(**{**d, "legs": legs})
 
     def _build(
         self, order: Order, now: datetime, ctx: OrderContext, view: StateView, out: Outcome, t0: float
@@ -420,7 +458,9 @@ class Router:
         params = self.params
         if len(out.ranking):
             chosen = int(out.ranking[0])
-            plan = self._plan(out, ctx, chosen)
+            top_idx = [int(c) for c in out.ranking[: params.top_k]]
+            chosen_dict = self._plan_dict(out, ctx, chosen)
+            plan = self._plan_from_dict(chosen_dict)
             rationale = build_rationale(
                 out.cs,
                 out.scores,
@@ -432,15 +472,7 @@ class Router:
                 top_k=params.top_k,
             )
             status = "routed"
-            top = [
-                {
-                    "rank": r + 1,
-                    "source": CandidateSet.SOURCES[int(out.cs.source[c])],
-                    "plan": self._plan(out, ctx, int(c)).model_dump(mode="json"),
-                    "factors": factors_at(out.scores, int(c)),
-                }
-                for r, c in enumerate(out.ranking[: params.top_k])
-            ]
+            top = self._top_candidates(out, top_idx)
         else:
             plan = None
             status = "unfulfillable"
@@ -476,7 +508,7 @@ class Router:
             "order": order.model_dump(mode="json"),
             "inputs": {"context": _ctx_to_json(ctx), "view": view.to_json()},
             "candidates": top,
-            "chosen": plan.model_dump(mode="json") if plan else None,
+            "chosen": chosen_dict if plan else None,
             "rationale": rationale,
             "fallback": out.fallback,
             "canary": None,
@@ -511,7 +543,7 @@ class Router:
         out = decide(self.network, view, ctx, params, self._skus, name, seed=int(rec["seed"]))
         if len(out.ranking):
             c = int(out.ranking[0])
-            plan = self._plan(out, ctx, c).model_dump(mode="json")
+            plan = self._plan_dict(out, ctx, c)
             factors = factors_at(out.scores, c)
             score = float(round(float(out.scores.total[c]), 6))
         else:

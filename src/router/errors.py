@@ -61,13 +61,24 @@ def pydantic_field_error(exc: object, cls: type[_FieldError], *, source: str | N
     """Turn the first error of a pydantic ``ValidationError`` into one of our typed errors."""
     errors = exc.errors()  # type: ignore[attr-defined]
     first = errors[0] if errors else {"loc": (), "msg": str(exc)}
-    field = ".".join(str(p) for p in first.get("loc", ())) or "<root>"
+    field = field_path(first.get("loc", ()))
     reason = str(first.get("msg", "invalid"))
     if reason.startswith("Value error, "):
         reason = reason[len("Value error, ") :]
     err = cls(field, reason, source=source)
     err.all_errors = [  # type: ignore[attr-defined]
-        {"field": ".".join(str(p) for p in e.get("loc", ())) or "<root>", "reason": e.get("msg", "")}
+        {"field": field_path(e.get("loc", ())), "reason": e.get("msg", "")}
         for e in errors
     ]
     return err
+
+
+def field_path(loc) -> str:
+    """pydantic's ('lines', 2, 'sku') as ``lines[2].sku``, the form every error of ours uses."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "<root>"

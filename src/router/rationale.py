@@ -14,7 +14,7 @@ from router.candidates import CandidateSet, OrderContext
 from router.network import Network
 from router.scoring import Scores
 
-__all__ = ["build_rationale", "factors_at", "plan_label"]
+__all__ = ["build_rationale", "factors_at", "factors_for", "plan_label"]
 
 _TERM_WORDS = {
     "cost": "cost",
@@ -41,18 +41,28 @@ def plan_label(cs: CandidateSet, net: Network, c: int) -> str:
     return " + ".join(parts)
 
 
-def factors_at(scores: Scores, c: int) -> list[dict]:
-    """The score breakdown of candidate ``c``: term, value, unit, weight, contribution."""
+def factors_for(scores: Scores, idx) -> list[list[dict]]:
+    """Score breakdowns of several candidates at once: term, value, unit, weight, contribution.
+
+    Values are rounded to 6 decimals once, here, so the record, the rationale and
+    a replay compare equal whenever the solver's numbers are equal.
+    """
+    idx = np.asarray(idx, dtype=np.int64)
+    vals = np.round(np.stack([t.values[idx] for t in scores.terms]), 6).tolist()
+    contrib = np.round(np.stack([t.contributions[idx] for t in scores.terms]), 6).tolist()
+    meta = [(t.name, t.unit, _r(t.weight)) for t in scores.terms]
     return [
-        {
-            "term": t.name,
-            "value": _r(t.values[c]),
-            "unit": t.unit,
-            "weight": _r(t.weight),
-            "contribution": _r(t.contributions[c]),
-        }
-        for t in scores.terms
+        [
+            {"term": name, "value": vals[i][c], "unit": unit, "weight": w, "contribution": contrib[i][c]}
+            for i, (name, unit, w) in enumerate(meta)
+        ]
+        for c in range(len(idx))
     ]
+
+
+def factors_at(scores: Scores, c: int) -> list[dict]:
+    """The score breakdown of candidate ``c``."""
+    return factors_for(scores, [c])[0]
 
 
 def _describe(term: str, unit: str, v: float) -> str:
@@ -130,22 +140,23 @@ def build_rationale(
             why = f" by rule ({strategy_rule}); next: {alt_label}"
     sentence = head + why + "."
 
-    runners = []
-    for rank, c in enumerate(ranking[1:top_k], start=2):
-        c = int(c)
-        runners.append(
-            {
-                "rank": rank,
-                "plan": plan_label(cs, net, c),
-                "score": _r(scores.total[c]),
-                "score_delta": _r(scores.total[c] - scores.total[chosen]),
-                "factors": factors_at(scores, c),
-            }
-        )
+    top = np.asarray(ranking[:top_k], dtype=np.int64)
+    factors = factors_for(scores, top)
+    totals = np.round(scores.total[top], 6).tolist()
+    runners = [
+        {
+            "rank": rank + 1,
+            "plan": plan_label(cs, net, int(top[rank])),
+            "score": totals[rank],
+            "score_delta": round(totals[rank] - totals[0], 6),
+            "factors": factors[rank],
+        }
+        for rank in range(1, len(top))
+    ]
     return {
         "sentence": sentence,
         "strategy_rule": strategy_rule,
-        "chosen": {"plan": label, "score": _r(scores.total[chosen]), "factors": factors_at(scores, chosen)},
+        "chosen": {"plan": label, "score": totals[0], "factors": factors[0]},
         "runners_up": runners,
         "excluded": list(cs.excluded),
         "candidates_considered": int(len(cs)),

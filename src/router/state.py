@@ -142,7 +142,8 @@ class StateView:
             "closed": self.closed.tolist(),
             "closed_reason": list(self.closed_reason),
             "congestion": self.congestion.tolist(),
-            "lane_left": [[None if np.isinf(x) else x for x in row] for row in self.lane_left.tolist()],
+            # JSON has no infinity: -1 stands for "no daily limit"
+            "lane_left": np.where(np.isinf(self.lane_left), -1.0, self.lane_left).tolist(),
             "weather_node": self.weather_node.tolist(),
             "version": self.version,
             "state_hash": self.state_hash,
@@ -157,7 +158,7 @@ class StateView:
             closed=np.asarray(data["closed"], dtype=bool),
             closed_reason=tuple(data["closed_reason"]),
             congestion=np.asarray(data["congestion"], dtype=float),
-            lane_left=np.array([[np.inf if x is None else x for x in row] for row in data["lane_left"]], dtype=float),
+            lane_left=np.where(np.asarray(data["lane_left"], dtype=float) < 0, np.inf, np.asarray(data["lane_left"], dtype=float)),
             weather_node=np.asarray(data["weather_node"], dtype=float),
             version=int(data["version"]),
             state_hash=str(data["state_hash"]),

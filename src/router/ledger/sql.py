@@ -4,16 +4,19 @@ Writes are serialised twice over, because the chain head must be read and
 extended atomically: a ``threading.Lock`` orders the threads of one process,
 and the database orders processes (SQLite ``BEGIN IMMEDIATE`` takes the single
 write lock before the head is read; PostgreSQL ``pg_advisory_xact_lock`` does the
-same for every writer of the chain). Reads never take either lock; on SQLite
-they run in WAL mode next to the writer.
+same for every writer of the chain). Reads take neither lock (except on an
+in-memory database, which is a single shared connection); on SQLite they run in
+WAL mode next to the writer.
 
-Core statements (not the ORM) are built once at import and reused, so
-SQLAlchemy's compiled cache makes each append a handful of cheap round trips.
+Core statements (not the ORM) are built once at import and hit SQLAlchemy's
+compiled cache, and writes reuse one kept connection, so an append costs a few
+cheap round trips and one commit.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -107,6 +110,10 @@ class SqlLedger(DecisionLedger):
         self._read_lock: AbstractContextManager[Any] = (
             self._write_lock if in_memory else nullcontext()
         )
+        # One connection kept for writes (used only under the write lock): a pool
+        # checkout and reset per append would halve the append rate.
+        self._write_conn: Connection | None = None
+        self._pid = os.getpid()
         self._closed = False
         try:
             self._ensure_schema(create)
@@ -137,8 +144,12 @@ class SqlLedger(DecisionLedger):
 
     def close(self) -> None:
         """Release every pooled connection; later calls raise :class:`LedgerError`."""
-        self._closed = True
-        self._engine.dispose()
+        with self._write_lock:
+            self._closed = True
+            if self._write_conn is not None:
+                self._write_conn.close()
+                self._write_conn = None
+            self._engine.dispose()
 
     def __enter__(self) -> SqlLedger:
         return self
@@ -293,7 +304,9 @@ class SqlLedger(DecisionLedger):
     ) -> str:
         what = f"{kind} of decision {decision_id!r}"
         if not isinstance(body, dict):
-            raise LedgerError(f"{what} not recorded: body must be a dict, got {type(body).__name__}")
+            raise LedgerError(
+                f"{what} not recorded: body must be a dict, got {type(body).__name__}"
+            )
         _require_text("created_at", created_at)
 
         def write(conn: Connection, head: str) -> str:
@@ -318,20 +331,35 @@ class SqlLedger(DecisionLedger):
 
     def _write(self, what: str, work: Callable[[Connection, str], _T]) -> _T:
         """Run ``work(conn, chain_head)`` in one write transaction holding the chain lock."""
-        self._check_open()
-        try:
-            with self._write_lock, self._engine.connect() as conn, conn.begin():
-                if self._is_postgres:
-                    conn.execute(_PG_LOCK, {"key": _PG_CHAIN_LOCK_KEY})
-                head = conn.execute(_SELECT_HEAD).scalar_one_or_none() or GENESIS_HASH
-                return work(conn, head)
-        except IntegrityError as exc:
-            raise LedgerError(
-                f"{what} not recorded: rejected by the database, most likely an id that is "
-                f"already in the ledger ({_db_message(exc)})"
-            ) from exc
-        except SQLAlchemyError as exc:
-            raise LedgerError(f"{what} not recorded: {_db_message(exc)}") from exc
+        with self._write_lock:
+            self._check_open()
+            try:
+                if self._write_conn is None:
+                    self._write_conn = self._engine.connect()
+                conn = self._write_conn
+                with conn.begin():
+                    if self._is_postgres:
+                        conn.execute(_PG_LOCK, {"key": _PG_CHAIN_LOCK_KEY})
+                    head = conn.execute(_SELECT_HEAD).scalar_one_or_none() or GENESIS_HASH
+                    return work(conn, head)
+            except IntegrityError as exc:
+                raise LedgerError(
+                    f"{what} not recorded: rejected by the database, most likely an id that "
+                    f"is already in the ledger ({_db_message(exc)})"
+                ) from exc
+            except SQLAlchemyError as exc:
+                # The connection may be broken (server restart, disk error): start
+                # the next write on a fresh one.
+                self._drop_write_conn()
+                raise LedgerError(f"{what} not recorded: {_db_message(exc)}") from exc
+
+    def _drop_write_conn(self) -> None:
+        if self._write_conn is not None:
+            try:
+                self._write_conn.invalidate()
+            except SQLAlchemyError:
+                _log.debug("discarding a broken ledger write connection", exc_info=True)
+            self._write_conn = None
 
     # -- reads -----------------------------------------------------------------
 
@@ -496,6 +524,12 @@ class SqlLedger(DecisionLedger):
     def _check_open(self) -> None:
         if self._closed:
             raise LedgerError(f"ledger at {self.url} is closed")
+        if os.getpid() != self._pid:
+            # A forked child must not share the parent's connections (SQLAlchemy
+            # docs, "Using Connection Pools with Multiprocessing or os.fork()").
+            self._engine.dispose(close=False)
+            self._write_conn = None
+            self._pid = os.getpid()
 
 
 def open_ledger(url: str | None, *, create: bool = True) -> SqlLedger:
@@ -579,24 +613,32 @@ def _count_follow_ups(decision_id: str, kind: str) -> Any:
 
 def _prepare_decision(record: dict) -> _Entry:
     if not isinstance(record, dict):
-        raise LedgerError(f"decision not recorded: record must be a dict, got {type(record).__name__}")
+        raise LedgerError(
+            f"decision not recorded: record must be a dict, got {type(record).__name__}"
+        )
     missing = [key for key in _REQUIRED_DECISION_KEYS if key not in record]
     if missing:
         raise LedgerError(f"decision not recorded: record is missing {', '.join(missing)}")
     decision_id = record["decision_id"]
     if not isinstance(decision_id, str) or not decision_id:
-        raise LedgerError(f"decision not recorded: decision_id must be a non-empty str, got {decision_id!r}")
+        raise LedgerError(
+            f"decision not recorded: decision_id must be a non-empty str, got {decision_id!r}"
+        )
     what = f"decision {decision_id!r}"
     created_at = record["created_at"]
     if not isinstance(created_at, str) or not created_at:
         raise LedgerError(f"{what} not recorded: created_at must be ISO text, got {created_at!r}")
     strategy = record["strategy"]
     if not isinstance(strategy, dict) or "name" not in strategy:
-        raise LedgerError(f"{what} not recorded: strategy must be a dict with a 'name', got {strategy!r}")
+        raise LedgerError(
+            f"{what} not recorded: strategy must be a dict with a 'name', got {strategy!r}"
+        )
     return _Entry("decision", decision_id, decision_id, created_at, _dump(record, what))
 
 
-def _prepare_reservations(decision_id: str, reserved: Sequence[Reservation]) -> list[dict[str, Any]]:
+def _prepare_reservations(
+    decision_id: str, reserved: Sequence[Reservation]
+) -> list[dict[str, Any]]:
     rows = []
     for item in reserved:
         try:
@@ -669,7 +711,9 @@ def _create_sqlite_engine(url: URL) -> tuple[Engine, bool]:
             try:
                 Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise LedgerError(f"cannot create the folder of ledger file {database!r}: {exc}") from exc
+                raise LedgerError(
+                    f"cannot create the folder of ledger file {database!r}: {exc}"
+                ) from exc
         engine = create_engine(url)
 
     @event.listens_for(engine, "connect")

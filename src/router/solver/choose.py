@@ -14,7 +14,18 @@ import time
 
 import numpy as np
 
-from router.candidates import CandidateSet, OrderContext, concat, enumerate_candidates, from_units
+from router.candidates import (
+    CandidateSet,
+    OrderContext,
+    concat,
+    from_units,
+    line_feasibility,
+    node_exclusions,
+    single_candidates,
+    split_candidates,
+    split_cost_lower_bound,
+    usable_options,
+)
 from router.network import Network
 from router.params import StrategyParams
 from router.scoring import Scores, score_candidates
@@ -75,17 +86,49 @@ def scored_candidates(
     *,
     seed: int = 0,
 ) -> tuple[CandidateSet, Scores]:
-    """All candidates of the order with every score term; may be empty (nothing can serve it)."""
-    cs = enumerate_candidates(net, view, ctx, params, skus)
+    """All candidates of the order worth ranking, with every score term; may be empty.
+
+    Split plans are enumerated only when no single node can serve the order or
+    when a lower bound on any split's cost could still beat the best single
+    plan on cost (the ``cheapest`` strategy) or on score (the optimizer); rule
+    strategies prefer fewer shipments, so they never pick a pruned split.
+    """
+    usable = usable_options(net, view, ctx)
+    node_ok, excluded = node_exclusions(net, view, ctx, params, usable, skus)
+    line_ok = line_feasibility(view, ctx, params, node_ok)
+    cs = single_candidates(net, view, ctx, usable, line_ok, excluded)
+    scores = score_candidates(cs, view, ctx, params)
+    info: dict = {"name": "array-enumeration"}
+    max_legs = min(params.max_splits, len(ctx.qty))
+    enumerated = []
+    for size in range(2, max_legs + 1):
+        # A plan of `size` shipments costs at least lb; skip the size when that cannot
+        # beat the best plan so far on cost (cheapest) nor on score (optimizer).
+        lb = split_cost_lower_bound(net, ctx, usable, line_ok, size)
+        if not np.isfinite(lb):
+            break
+        if len(cs):
+            best_cost = float(scores.term("cost").values.min())
+            best_score = float(scores.total.min())
+            if lb >= best_cost and params.cost_weight * lb + params.split_penalty_usd * (size - 1) >= best_score:
+                break
+        extra = split_candidates(net, view, ctx, params, usable, line_ok, excluded, size)
+        enumerated.append(size)
+        if len(extra):
+            cs = concat(cs, extra) if len(cs) else extra
+            scores = score_candidates(cs, view, ctx, params)
+    if max_legs >= 2:
+        info["split_sizes_enumerated"] = enumerated
+    cs.solver = info
     if len(cs) == 0:
-        node_ok = ~view.closed & np.array([nid not in params.excluded_nodes for nid in net.node_ids])
-        if node_ok.any():
+        node_open = ~view.closed & np.array([nid not in params.excluded_nodes for nid in net.node_ids])
+        if node_open.any():
             from router.solver.split import solve_split
 
-            problem, arc_node, arc_opt = build_split_problem(net, view, ctx, params, node_ok)
+            problem, arc_node, arc_opt = build_split_problem(net, view, ctx, params, node_open)
             t0 = time.perf_counter()
             sol = solve_split(problem, time_limit_s=params.solver_time_limit_s, seed=seed) if len(arc_node) else None
-            cs.solver = {
+            info = {
                 "name": getattr(sol, "solver", "mathopt-highs"),
                 "status": sol.status if sol is not None else "infeasible",
                 "ms": round((time.perf_counter() - t0) * 1000.0, 3),
@@ -93,11 +136,8 @@ def scored_candidates(
             }
             if sol is not None:
                 extra = from_units(arc_node, arc_opt, sol.units, net, view, ctx)
-                cs = concat(cs, extra) if len(cs) else _with_excluded(extra, cs)
-    return cs, score_candidates(cs, view, ctx, params)
-
-
-def _with_excluded(extra: CandidateSet, base: CandidateSet) -> CandidateSet:
-    extra.excluded = base.excluded
-    extra.solver = base.solver
-    return extra
+                extra.excluded = excluded
+                cs = extra
+                scores = score_candidates(cs, view, ctx, params)
+            cs.solver = info
+    return cs, scores

@@ -1,0 +1,321 @@
+"""The ``router`` command: demo, route, explain, replay, verify, strategies.
+
+Tables, progress bars and colours live here only; the core never prints.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from router.demand import generate_orders
+from router.engine import DEFAULT_LEDGER_URL, Router
+from router.errors import RouterError
+from router.scenario import load_scenario
+from router.strategies import strategy_names
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Order-routing optimization engine.")
+console = Console()
+err = Console(stderr=True)
+
+DEMO_STRATEGIES = ("nearest", "cheapest", "tier_rules", "optimizer")
+
+
+def default_scenario() -> Path:
+    """scenarios/national.yaml here, or beside the package source (an editable install)."""
+    here = Path("scenarios/national.yaml")
+    if here.exists():
+        return here
+    return Path(__file__).resolve().parents[2] / "scenarios" / "national.yaml"
+
+
+class ManualClock:
+    """A clock the demo moves to each order's arrival time."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[red]error:[/red] {exc}")
+    raise typer.Exit(2)
+
+
+def run_stream(router: Router, orders, clock: ManualClock, *, strategy: str, progress=None, task=None) -> dict:
+    """Route ``orders`` in arrival order, moving the clock and draining pick queues between them."""
+    start = router.scenario.start
+    last_h = 0.0
+    day = 0
+    cost = shipments = late = eta = 0.0
+    routed = unfulfilled = 0
+    decisions = []
+    t0 = time.perf_counter()
+    for o in orders:
+        h = (o.created_at - start).total_seconds() / 3600.0
+        if int(h // 24) != day:
+            day = int(h // 24)
+            router.state.new_day()
+        router.state.drain(h - last_h)
+        router.state.set_clock_hours(h)
+        last_h = h
+        clock.now = o.created_at
+        d = router.route(o, strategy=strategy)
+        decisions.append(d)
+        if d.plan is None:
+            unfulfilled += 1
+        else:
+            routed += 1
+            cost += d.plan.cost_usd
+            shipments += len(d.plan.legs)
+            late += d.plan.late_risk
+            eta += d.plan.eta_hours
+        if progress is not None:
+            progress.advance(task)
+    secs = time.perf_counter() - t0
+    n = max(routed, 1)
+    return {
+        "strategy": strategy,
+        "orders": len(orders),
+        "routed": routed,
+        "unfulfilled": unfulfilled,
+        "cost_per_order_usd": cost / n,
+        "shipments_per_order": shipments / n,
+        "on_time_estimate": 1.0 - late / n,
+        "mean_eta_hours": eta / n,
+        "decisions_per_s": len(orders) / secs if secs > 0 else float("inf"),
+        "decisions": decisions,
+    }
+
+
+@app.command()
+def demo(
+    scenario: Annotated[Optional[Path], typer.Option(help="scenario YAML (default: scenarios/national.yaml)")] = None,
+    orders: Annotated[int, typer.Option(min=1, help="orders per strategy")] = 2000,
+    strategies: Annotated[str, typer.Option(help="comma-separated strategy names")] = ",".join(DEMO_STRATEGIES),
+    ledger: Annotated[str, typer.Option(help="ledger database URL")] = DEFAULT_LEDGER_URL,
+    seed: Annotated[int, typer.Option(help="seed of the order stream and solvers")] = 7,
+) -> None:
+    """Route one seeded order stream with each strategy and compare them side by side."""
+    path = scenario or default_scenario()
+    try:
+        sc = load_scenario(path)
+        names = [s.strip() for s in strategies.split(",") if s.strip()]
+        for s in names:
+            if s not in strategy_names():
+                raise RouterError(f"unknown strategy {s!r}; known: {', '.join(strategy_names())}")
+    except RouterError as exc:
+        _fail(exc)
+    # The stream is sampled across the whole horizon so that disruption windows are in it.
+    full = generate_orders(sc, seed=seed)
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(full), size=min(orders, len(full)), replace=False))
+    stream = [full[i] for i in pick]
+    console.print(
+        f"[bold]{sc.name}[/bold]: {len(sc.nodes)} nodes, {len(sc.regions)} regions, {len(sc.options)} carrier "
+        f"services, {len(sc.skus)} SKUs; {len(stream)} orders over {sc.spec.horizon_days:g} days, "
+        f"{len(sc.disruptions)} disruptions; ledger {ledger}"
+    )
+    results = []
+    with Progress(
+        TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        for name in names:
+            clock = ManualClock(sc.start)
+            try:
+                router = Router(sc, ledger=ledger, strategy=name, seed=seed, clock=clock)
+            except RouterError as exc:
+                _fail(exc)
+            task = progress.add_task(name, total=len(stream))
+            results.append(run_stream(router, stream, clock, strategy=name, progress=progress, task=task))
+            router.close()
+
+    table = Table(title=f"{len(stream)} orders, same stream for every strategy")
+    for col in ("strategy", "cost/order", "shipments/order", "on-time est.", "mean ETA h", "unfulfilled", "decisions/s"):
+        table.add_column(col, justify="right" if col != "strategy" else "left")
+    for r in results:
+        table.add_row(
+            r["strategy"],
+            f"${r['cost_per_order_usd']:.2f}",
+            f"{r['shipments_per_order']:.3f}",
+            f"{100 * r['on_time_estimate']:.1f}%",
+            f"{r['mean_eta_hours']:.1f}",
+            str(r["unfulfilled"]),
+            f"{r['decisions_per_s']:.0f}",
+        )
+    console.print(table)
+    by_name = {r["strategy"]: r for r in results}
+    if "optimizer" in by_name and "nearest" in by_name:
+        a, b = by_name["optimizer"], by_name["nearest"]
+        console.print(
+            f"optimizer vs nearest: cost/order {100 * (a['cost_per_order_usd'] / b['cost_per_order_usd'] - 1):+.1f}%, "
+            f"on-time est. {100 * (a['on_time_estimate'] - b['on_time_estimate']):+.1f} points"
+        )
+    # Show one decision where the optimizer chose differently from the nearest node.
+    shown = None
+    if "optimizer" in by_name and "nearest" in by_name:
+        for d_opt, d_near in zip(by_name["optimizer"]["decisions"], by_name["nearest"]["decisions"]):
+            if d_opt.plan and d_near.plan and d_opt.rationale["chosen"]["plan"] != d_near.rationale["chosen"]["plan"]:
+                shown = d_opt
+                break
+    if shown is None:
+        shown = results[-1]["decisions"][0]
+    console.print(f"\n[bold]One decision[/bold] ({shown.strategy}, order {shown.order_id}, id {shown.decision_id}):")
+    console.print(shown.sentence)
+    _print_factors(shown.rationale)
+    console.print(f"\nReview it later with: router explain {shown.decision_id}")
+
+
+def _print_factors(rationale: dict) -> None:
+    if not rationale.get("chosen"):
+        return
+    table = Table(show_edge=False)
+    table.add_column("term")
+    table.add_column("unit")
+    table.add_column("weight", justify="right")
+    plans = [("chosen", rationale["chosen"])] + [(f"#{r['rank']}", r) for r in rationale["runners_up"][:2]]
+    for label, p in plans:
+        table.add_column(f"{label}: {p['plan']}", justify="right")
+    for i, f in enumerate(rationale["chosen"]["factors"]):
+        row = [f["term"], f["unit"], f"{f['weight']:g}"]
+        for _, p in plans:
+            g = p["factors"][i]
+            row.append(f"{g['value']:.3f} -> {g['contribution']:.3f}")
+        table.add_row(*row)
+    table.add_row("total", "usd", "", *[f"{p['score']:.3f}" for _, p in plans])
+    console.print(table)
+    for e in rationale.get("excluded", [])[:5]:
+        console.print(f"  excluded {e['detail']}")
+
+
+@app.command()
+def route(
+    order: Annotated[Path, typer.Option(help="order JSON file ('-' for standard input)")],
+    scenario: Annotated[Optional[Path], typer.Option(help="scenario YAML")] = None,
+    strategy: Annotated[str, typer.Option(help="strategy name")] = "optimizer",
+    ledger: Annotated[str, typer.Option(help="ledger database URL")] = DEFAULT_LEDGER_URL,
+    now: Annotated[Optional[str], typer.Option(help="decision time, ISO 8601 (default: the order's created_at)")] = None,
+) -> None:
+    """Route one order on a scenario's initial state and print the decision as JSON."""
+    try:
+        text = sys.stdin.read() if str(order) == "-" else order.read_text(encoding="utf-8")
+        data = json.loads(text)
+    except (OSError, json.JSONDecodeError) as exc:
+        _fail(RouterError(f"cannot read the order: {exc}"))
+    try:
+        sc = load_scenario(scenario or default_scenario())
+        clock = ManualClock(datetime.now(timezone.utc))
+        router = Router(sc, ledger=ledger, strategy=strategy, seed=sc.seed, clock=clock)
+        from router.engine import Order  # the validated type, for created_at
+
+        parsed = router._validate(data)
+        clock.now = datetime.fromisoformat(now) if now else parsed.created_at
+        if clock.now.tzinfo is None:
+            clock.now = clock.now.replace(tzinfo=timezone.utc)
+        router.state.set_clock_hours(max((clock.now - sc.start).total_seconds() / 3600.0, 0.0))
+        d = router.route(parsed)
+        router.close()
+    except (RouterError, KeyError) as exc:
+        _fail(exc)
+    out = {
+        "decision_id": d.decision_id,
+        "order_id": d.order_id,
+        "status": d.status,
+        "strategy": d.strategy,
+        "plan": d.plan.model_dump(mode="json") if d.plan else None,
+        "sentence": d.sentence,
+    }
+    console.print_json(json.dumps(out))
+
+
+@app.command()
+def explain(
+    decision_id: str,
+    ledger: Annotated[str, typer.Option(help="ledger database URL")] = DEFAULT_LEDGER_URL,
+    as_json: Annotated[bool, typer.Option("--json", help="print the whole rationale as JSON")] = False,
+) -> None:
+    """Show a recorded decision's rationale: sentence, score factors, runners-up, exclusions."""
+    from router.ledger import open_ledger
+
+    try:
+        led = open_ledger(ledger, create=False)
+        rec = led.get_decision(decision_id)
+        led.close()
+    except RouterError as exc:
+        _fail(exc)
+    if as_json:
+        console.print_json(json.dumps({"decision_id": decision_id, **rec["rationale"]}))
+        return
+    console.print(
+        f"[bold]{rec['order_id']}[/bold] {rec['status']} by {rec['strategy']['name']} "
+        f"(requested {rec['strategy']['requested']}) at {rec['created_at']}, state v{rec['state']['version']}"
+    )
+    console.print(rec["rationale"]["sentence"])
+    _print_factors(rec["rationale"])
+
+
+@app.command()
+def replay(
+    decision_id: str,
+    scenario: Annotated[Optional[Path], typer.Option(help="the scenario the decision was made on")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="counterfactual: another strategy on the same inputs")] = None,
+    ledger: Annotated[str, typer.Option(help="ledger database URL")] = DEFAULT_LEDGER_URL,
+) -> None:
+    """Re-derive a recorded decision from its stored inputs (or run another strategy on them)."""
+    try:
+        router = Router(load_scenario(scenario or default_scenario()), ledger=ledger)
+        res = router.replay(decision_id, strategy=strategy)
+        router.close()
+    except RouterError as exc:
+        _fail(exc)
+    console.print(
+        f"original: {res.original_plan} (score {res.original_score})\n"
+        f"replayed: {res.replayed_plan} (score {res.replayed_score}) with {res.strategy}\n"
+        f"{'same decision' if res.matches else 'differs: ' + ', '.join(res.differences)}"
+    )
+    if strategy is None and not res.matches:
+        raise typer.Exit(1)
+
+
+@app.command()
+def verify(ledger: Annotated[str, typer.Option(help="ledger database URL")] = DEFAULT_LEDGER_URL) -> None:
+    """Recompute the ledger's hash chain; exit 1 if any entry was altered, removed or reordered."""
+    from router.ledger import open_ledger
+
+    try:
+        led = open_ledger(ledger, create=False)
+        rep = led.verify()
+        led.close()
+    except RouterError as exc:
+        _fail(exc)
+    if rep.ok:
+        console.print(f"ledger ok: {rep.entries_checked} entries, chain intact")
+    else:
+        console.print(f"[red]ledger tampered[/red] at entry {rep.first_bad_seq}: {rep.reason}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def strategies() -> None:
+    """List the registered strategies and their rules."""
+    from router.strategies import fallback_chain, get_strategy
+
+    for name in strategy_names():
+        s = get_strategy(name)
+        console.print(f"[bold]{name}[/bold] v{s.version}: {s.rule} (fallback: {' -> '.join(fallback_chain(name)[1:]) or 'none'})")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
