@@ -230,7 +230,7 @@ def node_exclusions(
                 {
                     "node": nid,
                     "rule": "stock",
-                    "detail": f"{nid}: stock {have} of {skus[k]} (need {int(ctx.qty[k])}){more}",
+                    "detail": f"{nid}: stock {have} of {skus[int(ctx.sku_idx[k])]} (need {int(ctx.qty[k])}){more}",
                     "partial": bool(any_line[i]),
                 }
             )
