@@ -3,12 +3,22 @@
 >>> from router import Router, Order
 """
 
+__version__ = "0.1.0"  # before the imports: the engine records it in every decision
+
 from router.domain import Customer, Destination, Leg, LegLine, Order, OrderLine, Plan
 from router.errors import InvalidOrderError, RouterError, ScenarioError, UnknownDecisionError
 from router.params import StrategyParams
+from router.engine import Decision, ReplayResult, Router
+from router.scenario import Scenario, load_scenario
+import router.ledger  # noqa: E402,F401 - registers the SQL ledger behind Router(ledger="sqlite:///...")
 
 __all__ = [
     "Customer",
+    "Decision",
+    "ReplayResult",
+    "Router",
+    "Scenario",
+    "load_scenario",
     "Destination",
     "InvalidOrderError",
     "Leg",
@@ -21,4 +31,3 @@ __all__ = [
     "StrategyParams",
     "UnknownDecisionError",
 ]
-__version__ = "0.1.0"

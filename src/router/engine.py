@@ -43,7 +43,7 @@ from router.solver.choose import scored_candidates
 from router.state import LiveState, StateView
 from router.strategies import fallback_chain, get_strategy
 
-__all__ = ["DEFAULT_LEDGER_URL", "Decision", "ReplayResult", "Router", "decide"]
+__all__ = ["DEFAULT_LEDGER_URL", "Decision", "ReplayResult", "Router", "decide", "open_ledger_url", "register_ledger_opener"]
 
 RECORD_SCHEMA = "decision.v1"
 RISK_MODEL_VERSION = "analytic-normal-v1"
@@ -161,6 +161,25 @@ def _ctx_from_json(d: dict) -> OrderContext:
     )
 
 
+_LEDGER_OPENERS: list[Callable[[str], object]] = []
+
+
+def register_ledger_opener(opener: Callable[[str], object]) -> None:
+    """Let a ledger package (which sits above the engine) open ledgers from URLs.
+
+    router.ledger registers itself when the package is imported, which any
+    ``import router...`` does first; the engine depends only on the protocol.
+    """
+    if opener not in _LEDGER_OPENERS:
+        _LEDGER_OPENERS.append(opener)
+
+
+def open_ledger_url(url: str) -> object:
+    if not _LEDGER_OPENERS:
+        raise LedgerError("no ledger backend is registered: import router.ledger")
+    return _LEDGER_OPENERS[-1](url)
+
+
 class Router:
     """Routes orders on one scenario's network against live state, recording every decision.
 
@@ -211,9 +230,7 @@ class Router:
             s: np.array([x == s for x in self.network.option_service]) for s in set(self.network.option_service)
         }
         if isinstance(ledger, str):
-            from router.ledger import open_ledger
-
-            ledger = open_ledger(ledger)
+            ledger = open_ledger_url(ledger)
         self.ledger = ledger
         self.recorded = 0
         self.failed_writes = 0

@@ -123,7 +123,7 @@ def build_rationale(
                 f"{_TERM_WORDS.get(best_term, best_term)} {_describe(best_term, t.unit, t.values[alt])} vs "
                 f"{_describe(best_term, t.unit, t.values[chosen])}"
             )
-            if best_term in ("late_risk", "lateness", "eta"):
+            if best_term in ("late_risk", "lateness", "eta", "load"):
                 qa = float(cs.leg_queue_hours[alt].max())
                 qc = float(cs.leg_queue_hours[chosen].max())
                 if qa - qc > 0.25:

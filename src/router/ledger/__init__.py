@@ -11,7 +11,10 @@ SQLite (default) or PostgreSQL. SQLAlchemy and Alembic are used only here.
 True
 """
 
+from router.engine import register_ledger_opener
 from router.ledger.base import DecisionLedger, VerifyReport
 from router.ledger.sql import SqlLedger, open_ledger
+
+register_ledger_opener(open_ledger)
 
 __all__ = ["DecisionLedger", "SqlLedger", "VerifyReport", "open_ledger"]

@@ -306,8 +306,6 @@ def split_violations(problem: SplitProblem, units: np.ndarray) -> list[str]:
             out.append(f"line {k}: split over {(units[:, k] > 0).sum()} arcs, quantity split not allowed")
     return out
 
-
-
 def _arc_tiers(problem: SplitProblem, l: int, big_m: float) -> tuple[np.ndarray, np.ndarray, bool]:
     """Tiers of arc ``l`` that a shipment of at most ``big_m`` billable lb can reach.
 
@@ -412,22 +410,30 @@ def solve_split(problem: SplitProblem, *, time_limit_s: float = 2.0, seed: int =
     model = mathopt.Model(name="split")
     obj = model.objective
     y: dict[int, mathopt.Variable] = {}
-    # x[(l, k)]: integer units, or without quantity split the binary w with
-    # units = qty_k * w; `scale` turns either into units in every row below.
+    # x[(l, k)] is the integer units variable, or without quantity split the binary w
+    # with units = qty_k * w; `scale` turns either into units in every row below.
     x: dict[tuple[int, int], mathopt.Variable] = {}
-    scale = np.ones(K) if split_ok else qty.astype(float)
+    arc_terms: dict[int, list[tuple[mathopt.Variable, float, int]]] = {}
     for i, l in enumerate(live):
         y[l] = yl = model.add_binary_variable(name=f"y{l}")
         obj.set_linear_coefficient(yl, fixed[l] + _EPS_ARC_USD * (1.0 + i / len(live)))
+        terms = arc_terms[l] = []
         for k in lines:
             k = int(k)
-            if ub[l, k] <= 0:
+            u = int(ub[l, k])
+            if u <= 0:
                 continue
             if split_ok:
-                x[(l, k)] = xv = model.add_integer_variable(lb=0, ub=int(ub[l, k]), name=f"x{l}_{k}")
+                xv = model.add_integer_variable(lb=0, ub=u, name=f"x{l}_{k}")
+                _row(model, [(xv, 1.0), (yl, -float(u))], -math.inf, 0.0)
+                scale = 1.0
             else:
-                x[(l, k)] = xv = model.add_binary_variable(name=f"w{l}_{k}")
-            obj.set_linear_coefficient(xv, unit_usd[l, k] * scale[k])
+                xv = model.add_binary_variable(name=f"w{l}_{k}")
+                _row(model, [(xv, 1.0), (yl, -1.0)], -math.inf, 0.0)
+                scale = float(qty[k])
+            x[(l, k)] = xv
+            obj.set_linear_coefficient(xv, unit_usd[l, k] * scale)
+            terms.append((xv, scale, k))
 
     for k in lines:
         k = int(k)
@@ -451,83 +457,45 @@ def solve_split(problem: SplitProblem, *, time_limit_s: float = 2.0, seed: int =
         _row(model, [(v, 1.0) for v in u_var.values()], -math.inf, float(problem.max_nodes))
 
     for l in live:
-        ks = [int(k) for k in lines if (l, int(k)) in x]
-        # Heaviest / bulkiest shipment the arc could carry given the x bounds (in units).
-        vol_hi = float(sum(v_cf[k] * ub[l, k] for k in ks))
-        wt_hi = float(sum(w_lb[k] * ub[l, k] for k in ks))
-        cap_vol = float(max_vol[l]) if np.isfinite(max_vol[l]) and vol_hi > max_vol[l] + 1e-9 else math.inf
+        terms = arc_terms[l]
+        # Largest volume / weight the arc could carry given the x bounds: sizes the big-M.
+        vol_hi = float(sum(v_cf[k] * ub[l, k] for _, _, k in terms))
+        wt_hi = float(sum(w_lb[k] * ub[l, k] for _, _, k in terms))
+        vol_row = [(v, sc * v_cf[k]) for v, sc, k in terms if v_cf[k] > 0]
+        if np.isfinite(max_vol[l]) and vol_hi > max_vol[l] + 1e-9:
+            _row(model, vol_row, -math.inf, float(max_vol[l]))
+
+        bounds = np.asarray(problem.arc_tier_bounds[l], dtype=float)
+        rates = np.asarray(problem.arc_tier_rates[l], dtype=float)
+        if per_lb[l] <= 0 and len(bounds) == 0:
+            continue  # billable weight costs nothing on this arc: no b, no tiers
         big_m = max(wt_hi, dim_f[l] * min(vol_hi, max_vol[l]))
-        t_bounds, t_rates, falling = _arc_tiers(problem, l, big_m)
-
-        if per_lb[l] > 0:
-            # Per-lb billing is linear in b = max(actual, dim): two rows price it exactly.
-            b = model.add_variable(lb=0.0, ub=big_m + 1.0, name=f"b{l}")
-            obj.set_linear_coefficient(b, per_lb[l])
-            _row(model, [(b, 1.0)] + [(x[(l, k)], -scale[k] * w_lb[k]) for k in ks], 0.0, math.inf)
-            if dim_f[l] > 0:
-                _row(model, [(b, 1.0)] + [(x[(l, k)], -scale[k] * dim_f[l] * v_cf[k]) for k in ks], 0.0, math.inf)
-
-        if len(t_bounds) <= 1:
-            # One price whatever the weight (no tiers, or every possible shipment sits in
-            # the first tier): a plain fixed charge with x <= ub * y links.
-            if len(t_rates):
-                obj.set_linear_coefficient(y[l], obj.get_linear_coefficient(y[l]) + float(t_rates[0]))
-            for k in ks:
-                _row(model, [(x[(l, k)], 1.0), (y[l], -float(ub[l, k]) / scale[k])], -math.inf, 0.0)
-            if cap_vol < math.inf:
-                _row(model, [(x[(l, k)], scale[k] * v_cf[k]) for k in ks], -math.inf, cap_vol)
+        b = model.add_variable(lb=0.0, ub=big_m + 1.0, name=f"b{l}")
+        obj.set_linear_coefficient(b, per_lb[l])
+        wt_row = [(v, -sc * w_lb[k]) for v, sc, k in terms if w_lb[k] > 0]
+        dim_row = [(v, -c * dim_f[l]) for v, c in vol_row]
+        _row(model, [(b, 1.0)] + wt_row, 0.0, math.inf)  # b >= actual lb
+        if dim_f[l] > 0:
+            _row(model, [(b, 1.0)] + dim_row, 0.0, math.inf)  # b >= dim lb
+        if len(bounds) == 0:
             continue
-
-        # Weight tiers, disaggregated: one continuous copy xt[l, k, t] of x per tier,
-        # bounded by that tier's weight limit and switched on by z[l, t]. Compared with a
-        # single "b <= bound of the chosen tier" row, the LP relaxation must then pay each
-        # tier's rate in proportion to the weight it carries, which is what makes the
-        # solve fast: the aggregated form leaves HiGHS a near-free LP and a big tree.
+        t_bounds, t_rates, falling = _arc_tiers(problem, l, big_m)
         z = [model.add_binary_variable(name=f"z{l}_{t}") for t in range(len(t_bounds))]
-        _row(model, [(zt, 1.0) for zt in z] + [(y[l], -1.0)], 0.0, 0.0)  # one tier iff used
-        copies: dict[int, list] = {k: [] for k in ks}
-        lows = np.concatenate([[0.0], t_bounds[:-1] + TIER_TOL_LB])
-        for t, (zt, bound, rate) in enumerate(zip(z, t_bounds, t_rates)):
+        for zt, rate in zip(z, t_rates):
             obj.set_linear_coefficient(zt, float(rate))
-            lim = float(bound) + TIER_TOL_LB  # the same float allowance as arc_cost
-            xs = []
-            for k in ks:
-                # units of line k that fit this tier on their own, in x's own units
-                hi = float(ub[l, k])
-                if w_lb[k] > 0:
-                    hi = min(hi, math.floor(lim / w_lb[k] + 1e-9))
-                if dim_f[l] > 0 and v_cf[k] > 0:
-                    hi = min(hi, math.floor(lim / (dim_f[l] * v_cf[k]) + 1e-9))
-                hi /= scale[k]
-                if not split_ok:
-                    hi = math.floor(hi + 1e-9)  # a whole line fits or not
-                if hi <= 0:
-                    continue
-                xt = model.add_variable(lb=0.0, ub=hi, name=f"xt{l}_{k}_{t}")
-                _row(model, [(xt, 1.0), (zt, -hi)], -math.inf, 0.0)
-                copies[k].append(xt)
-                xs.append((xt, k))
-            if not xs:
-                continue
-            _row(model, [(zt, -lim)] + [(v, scale[k] * w_lb[k]) for v, k in xs if w_lb[k] > 0], -math.inf, 0.0)
-            if dim_f[l] > 0:
-                _row(model, [(zt, -lim)] + [(v, scale[k] * dim_f[l] * v_cf[k]) for v, k in xs if v_cf[k] > 0], -math.inf, 0.0)
-            if cap_vol < math.inf:
-                _row(model, [(zt, -cap_vol)] + [(v, scale[k] * v_cf[k]) for v, k in xs if v_cf[k] > 0], -math.inf, 0.0)
-            if falling and t > 0:
-                # Rates fall somewhere on this card, so the solver must not place a light
-                # shipment in a heavier, cheaper tier: tier t needs billable above the
-                # previous bound, i.e. actual (s = 0) or dim weight (s = 1) above it.
-                s = model.add_binary_variable(name=f"s{l}_{t}")
-                _row(model, [(s, 1.0), (zt, -1.0)], -math.inf, 0.0)
-                _row(model, [(zt, -lows[t]), (s, lows[t])] + [(v, scale[k] * w_lb[k]) for v, k in xs], 0.0, math.inf)
-                if dim_f[l] > 0:
-                    _row(model, [(s, -lows[t])] + [(v, scale[k] * dim_f[l] * v_cf[k]) for v, k in xs], 0.0, math.inf)
-                else:
-                    _row(model, [(s, 1.0)], -math.inf, 0.0)
-        for k in ks:
-            # x is the sum of its tier copies (only the chosen tier's copy is non-zero)
-            _row(model, [(x[(l, k)], 1.0)] + [(v, -1.0) for v in copies[k]], 0.0, 0.0)
+        _row(model, [(zt, 1.0) for zt in z] + [(y[l], -1.0)], 0.0, 0.0)  # one tier iff used
+        # b <= bound of the chosen tier, with the same float allowance as arc_cost
+        _row(model, [(b, 1.0)] + [(zt, -(float(bt) + TIER_TOL_LB)) for zt, bt in zip(z, t_bounds)], -math.inf, 0.0)
+        if falling:
+            # Falling rates: the solver could otherwise inflate b into a cheaper, heavier
+            # tier. Tier t then needs b above the previous bound, and b is pinned to
+            # max(actual, dim) by a selector s (s = 0: b <= actual; s = 1: b <= dim).
+            lows = np.concatenate([[0.0], t_bounds[:-1] + TIER_TOL_LB])
+            _row(model, [(b, 1.0)] + [(zt, -float(lo)) for zt, lo in zip(z, lows)], 0.0, math.inf)
+            s = model.add_binary_variable(name=f"s{l}")
+            big = big_m + 1.0
+            _row(model, [(b, 1.0), (s, -big)] + wt_row, -math.inf, 0.0)
+            _row(model, [(b, 1.0), (s, big)] + dim_row, -math.inf, big)
 
     params = mathopt.SolveParameters(
         time_limit=timedelta(seconds=float(time_limit_s)),

@@ -1,0 +1,235 @@
+"""Decision records: rationale numbers, replay, fallback, bad input, concurrency, the ledger."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from conftest import TINY, make_order
+from router import InvalidOrderError, Order, ScenarioError, UnknownDecisionError
+from router.engine import Router
+from router.errors import LedgerError
+from router.scenario import load_scenario
+from router.strategies import _FALLBACK, _REGISTRY, register
+
+
+def test_record_has_every_field_of_the_v1_contract(tiny_router):
+    r = tiny_router("tiers_and_storm")
+    d = r.route(make_order("r1", [("SKU-1", 1)], dest={"lat": 41.0, "lon": -90.0}))
+    rec = r.ledger.get_decision(d.decision_id)
+    for key in (
+        "decision_id", "order_id", "created_at", "strategy", "state", "risk_model", "code_version", "seed",
+        "order", "candidates", "chosen", "rationale", "fallback", "canary", "solver", "latency_ms", "inputs",
+    ):
+        assert key in rec, key
+    assert rec["decision_id"] == d.decision_id and rec["order_id"] == "r1"
+    assert set(rec["strategy"]) >= {"name", "version", "params_hash"}
+    assert rec["strategy"]["params_hash"] == r.params.params_hash()
+    assert rec["state"]["hash"] and isinstance(rec["state"]["version"], int)
+    assert rec["order"] == json.loads(d.record["order"] and json.dumps(d.record["order"]))
+    assert rec["order"]["lines"] == [{"sku": "SKU-1", "qty": 1}]
+
+
+def test_rationale_numbers_are_the_numbers_the_solver_ranked(tiny_router):
+    r = tiny_router("tiers_and_storm")
+    r.state.set_clock_hours(40.0)
+    d = r.route(make_order("r2", [("SKU-1", 1), ("SKU-2", 1)], tier="vip", dest={"region": "north"}))
+    chosen = d.rationale["chosen"]
+    # contributions are value x weight and sum to the score the optimizer minimised
+    for f in chosen["factors"]:
+        assert f["contribution"] == pytest.approx(f["value"] * f["weight"], abs=1e-5)
+    assert sum(f["contribution"] for f in chosen["factors"]) == pytest.approx(d.plan.score, abs=1e-5)
+    assert chosen["score"] == d.plan.score
+    # the chosen plan is the best of the ranked list, and the record's top candidate is it
+    assert all(ru["score"] >= chosen["score"] for ru in d.rationale["runners_up"])
+    assert d.record["candidates"][0]["factors"] == chosen["factors"]
+    assert [ru["factors"] for ru in d.rationale["runners_up"]] == [c["factors"] for c in d.record["candidates"][1:]]
+    # the cost factor is the plan's own cost, leg by leg
+    cost = next(f for f in chosen["factors"] if f["term"] == "cost")
+    assert cost["value"] == pytest.approx(sum(l.shipping_cost_usd + l.handling_cost_usd for l in d.plan.legs), abs=1e-5)
+    # the tier multiplies the lateness weights: vip x4
+    risk = next(f for f in chosen["factors"] if f["term"] == "late_risk")
+    assert risk["weight"] == pytest.approx(r.params.late_risk_usd * 4.0)
+    # one sentence, with the chosen node and cost in it
+    assert d.sentence.startswith(f"Shipped from {chosen['plan']}")
+    assert f"${d.plan.cost_usd:.2f}" in d.sentence
+
+
+def test_sentence_names_the_pick_queue_when_load_drives_the_choice(tiny_router):
+    from router.state import LoadUpdate
+
+    r = tiny_router("two_warehouses_one_carrier")
+    # WH-A is nearest to north but its queue would hold the order ~30 h: past the cut-off
+    r.state.apply(LoadUpdate(node="WH-A", queue_orders=3000))
+    d = r.route(make_order("q1", [("SKU-1", 1)], dest={"region": "north"}, promised_by="2026-11-04T23:00:00Z"))
+    assert d.plan.legs[0].node_id == "WH-B"
+    assert "WH-A pick queue" in d.sentence and "late risk" in d.sentence
+
+
+def test_replay_reproduces_the_decision_from_stored_inputs(tiny_router):
+    r = tiny_router("tiers_and_storm")
+    ids = []
+    for i, (tier, region) in enumerate([("standard", "north"), ("vip", "south"), ("plus", "mid")]):
+        r.state.set_clock_hours(10.0 * i)
+        ids.append(r.route(make_order(f"p{i}", [("SKU-1", 1), ("SKU-2", 1)], tier=tier, dest={"region": region})).decision_id)
+    # the live state moves on (more orders, a closure) ...
+    r.route(make_order("later", [("SKU-1", 3)], dest={"region": "north"}))
+    r.state.apply({"type": "node_status", "node": "WH-N", "closed": True})
+    # ... and replay still re-derives each decision exactly
+    for did in ids:
+        res = r.replay(did)
+        assert res.matches, res.differences
+        assert res.replayed["chosen"] == r.ledger.get_decision(did)["chosen"]
+    # a fresh router on the same scenario (another process, later) replays it too
+    again = Router(load_scenario(TINY / "tiers_and_storm.yaml"), ledger=r.ledger)
+    assert again.replay(ids[1]).matches
+
+
+def test_counterfactual_replay_runs_another_strategy_on_the_same_inputs(tiny_router):
+    r = tiny_router("tiers_and_storm")
+    r.state.set_clock_hours(40.0)
+    d = r.route(make_order("cf", [("SKU-1", 1)], dest={"region": "mid"}), strategy="cheapest")
+    cf = r.replay(d.decision_id, strategy="nearest")
+    assert cf.strategy == "nearest"
+    assert cf.replayed_plan.startswith("ST-M")  # nearest node, 0 miles
+    assert cf.original_plan.startswith("WH-")  # cheapest used budget from a warehouse
+
+
+def test_unknown_decision_is_a_typed_error(tiny_router):
+    r = tiny_router("two_warehouses_one_carrier")
+    with pytest.raises(UnknownDecisionError, match="nope"):
+        r.replay("nope")
+    with pytest.raises(UnknownDecisionError):
+        r.explain("nope")
+
+
+def test_failing_strategy_falls_back_and_the_record_says_why(tiny_router):
+    class Broken:
+        name = "broken"
+        version = "0"
+        rule = "always fails"
+
+        def rank(self, cs, scores, ctx):
+            raise RuntimeError("model file missing")
+
+    register(Broken(), fallback=("optimizer", "nearest"))
+    try:
+        r = tiny_router("two_warehouses_one_carrier")
+        d = r.route(make_order("fb", [("SKU-1", 1)]), strategy="broken")
+        assert d.status == "routed" and d.strategy == "optimizer"
+        fb = d.record["fallback"]
+        assert fb["requested"] == "broken" and fb["used"] == "optimizer"
+        assert fb["causes"] == [{"strategy": "broken", "error": "RuntimeError: model file missing"}]
+        assert r.replay(d.decision_id).matches
+    finally:
+        _REGISTRY.pop("broken", None)
+        _FALLBACK.pop("broken", None)
+
+
+@pytest.mark.parametrize(
+    "order, field, reason",
+    [
+        ({"lines": [{"sku": "SKU-404", "qty": 1}]}, "lines[0].sku", "unknown sku 'SKU-404'"),
+        ({"lines": [{"sku": "SKU-1", "qty": -2}]}, "lines[0].qty", "greater than 0"),
+        ({"lines": [{"sku": "SKU-1", "qty": 0}]}, "lines[0].qty", "greater than 0"),
+        ({"destination": {}}, "destination", "no coordinates"),
+        ({"destination": {"lat": 40.0}}, "destination", "both lat and lon"),
+        ({"destination": {"region": "atlantis"}}, "destination.region", "unknown region 'atlantis'"),
+        ({"customer": {"customer_id": "c", "tier": "gold"}}, "customer.tier", "unknown tier 'gold'"),
+        ({"lines": []}, "lines", "at least 1"),
+        ({"lines": [{"sku": "SKU-1", "qty": 1}, {"sku": "SKU-1", "qty": 2}]}, "<root>", "repeat sku"),
+        ({"service_level": "teleport"}, "service_level", "unknown service level 'teleport'"),
+        ({"surprise": 1}, "surprise", "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_order_raises_a_typed_error_naming_the_field_and_changes_nothing(tiny_router, order, field, reason):
+    r = tiny_router("two_warehouses_one_carrier")
+    base = {
+        "order_id": "bad",
+        "customer": {"customer_id": "c", "tier": "standard"},
+        "destination": {"region": "north"},
+        "lines": [{"sku": "SKU-1", "qty": 1}],
+        "created_at": "2026-11-02T00:00:00Z",
+    }
+    version = r.state.version
+    with pytest.raises(InvalidOrderError) as info:
+        r.route({**base, **order})
+    assert info.value.field == field
+    assert reason in info.value.reason
+    assert field in str(info.value)
+    assert r.state.version == version and int(r.state.reserved.sum()) == 0
+    assert r.ledger.count_decisions() == 0
+
+
+def test_malformed_scenario_file_names_the_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((TINY / "two_warehouses_one_carrier.yaml").read_text().replace("lat: 40.0, lon: -90.0, pick", "lon: -90.0, pick"))
+    with pytest.raises(ScenarioError) as info:
+        Router.from_scenario(bad, ledger=None)
+    assert info.value.field == "nodes[0].lat"
+    assert "bad.yaml" in str(info.value)
+
+
+def test_ledger_failure_releases_the_reservation_and_raises(tiny_router):
+    class DownLedger:
+        def append_decision(self, record, reservations):
+            raise OSError("disk full")
+
+        def close(self):
+            pass
+
+    r = tiny_router("two_warehouses_one_carrier", ledger=False)
+    r.ledger = DownLedger()
+    with pytest.raises(LedgerError, match="disk full"):
+        r.route(make_order("lf", [("SKU-1", 3)]))
+    assert int(r.state.reserved.sum()) == 0 and r.failed_writes == 1
+
+
+def test_concurrent_route_calls_never_oversell(tmp_path, clock):
+    sc = load_scenario(TINY / "split_needed.yaml")
+    r = Router(sc, ledger=f"sqlite:///{tmp_path / 'c.sqlite'}", clock=clock)
+    # 5 SKU-A at WH-A only, 5 SKU-C at each node; 8 threads x 10 orders of one unit each
+    results: list = []
+    lock = threading.Lock()
+
+    def worker(t: int) -> None:
+        for i in range(10):
+            sku = "SKU-A" if (t + i) % 2 else "SKU-C"
+            d = r.route(make_order(f"t{t}-{i}", [(sku, 1)], dest={"region": "center"}))
+            with lock:
+                results.append((sku, d))
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    routed = {"SKU-A": 0, "SKU-C": 0}
+    for sku, d in results:
+        routed[sku] += d.status == "routed"
+    assert routed == {"SKU-A": 5, "SKU-C": 10}  # exactly the stock, never more
+    assert np.all(r.state.reserved <= r.state.on_hand)
+    totals = r.ledger.reserved_totals()
+    assert sum(v for (n, s), v in totals.items() if s == "SKU-A") == 5
+    assert sum(v for (n, s), v in totals.items() if s == "SKU-C") == 10
+    assert r.ledger.count_decisions() == 80
+    assert r.ledger.verify().ok
+    r.close()
+
+
+def test_explain_returns_the_stored_rationale(tiny_router):
+    r = tiny_router("two_warehouses_one_carrier")
+    d = r.route(make_order("e1", [("SKU-1", 1)]))
+    ex = r.explain(d.decision_id)
+    assert ex["sentence"] == d.sentence and ex["chosen"] == d.rationale["chosen"]
+
+
+def test_order_as_json_dict_routes_like_the_model(tiny_router):
+    r = tiny_router("two_warehouses_one_carrier")
+    o = make_order("j1", [("SKU-1", 2)])
+    d1 = r.route(o.model_dump(mode="json"))
+    d2 = r.route(Order.model_validate({**o.model_dump(mode="json"), "order_id": "j2"}))
+    assert d1.plan.legs == d2.plan.legs
