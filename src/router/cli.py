@@ -49,6 +49,17 @@ class ManualClock:
         return self.now
 
 
+def _open_existing(url: str):
+    """Open a ledger that must already exist (explain, verify): a typo should not create one."""
+    from router.ledger import open_ledger
+
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///") :])
+        if not path.exists():
+            raise RouterError(f"no ledger at {url}: route an order or run `router demo` first")
+    return open_ledger(url, create=False)
+
+
 def _fail(exc: Exception) -> None:
     err.print(f"[red]error:[/red] {exc}")
     raise typer.Exit(2)
@@ -143,8 +154,9 @@ def demo(
             router.close()
 
     table = Table(title=f"{len(stream)} orders, same stream for every strategy")
-    for col in ("strategy", "cost/order", "shipments/order", "on-time est.", "mean ETA h", "unfulfilled", "decisions/s"):
-        table.add_column(col, justify="right" if col != "strategy" else "left")
+    table.add_column("strategy", no_wrap=True, min_width=10)
+    for col in ("cost/order", "ships/order", "on-time est.", "ETA h", "unfilled", "dec/s"):
+        table.add_column(col, justify="right")
     for r in results:
         table.add_row(
             r["strategy"],
@@ -247,10 +259,8 @@ def explain(
     as_json: Annotated[bool, typer.Option("--json", help="print the whole rationale as JSON")] = False,
 ) -> None:
     """Show a recorded decision's rationale: sentence, score factors, runners-up, exclusions."""
-    from router.ledger import open_ledger
-
     try:
-        led = open_ledger(ledger, create=False)
+        led = _open_existing(ledger)
         rec = led.get_decision(decision_id)
         led.close()
     except RouterError as exc:
@@ -292,10 +302,8 @@ def replay(
 @app.command()
 def verify(ledger: Annotated[str, typer.Option(help="ledger database URL")] = DEFAULT_LEDGER_URL) -> None:
     """Recompute the ledger's hash chain; exit 1 if any entry was altered, removed or reordered."""
-    from router.ledger import open_ledger
-
     try:
-        led = open_ledger(ledger, create=False)
+        led = _open_existing(ledger)
         rep = led.verify()
         led.close()
     except RouterError as exc:
