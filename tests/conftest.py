@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -63,3 +66,33 @@ def tiny_router(tmp_path, clock):
     yield make
     for r in made:
         r.close()
+
+
+@contextmanager
+def pg_schema_url() -> Iterator[str]:
+    """A URL to a fresh schema on the PostgreSQL at PG_URL, dropped afterwards.
+
+    Unreachable server: the test fails when CI=true (CI must exercise PostgreSQL), and is
+    skipped with the reason elsewhere.
+    """
+    import sqlalchemy as sa
+
+    schema = f"router_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL, connect_args={"connect_timeout": 5})
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:
+        admin.dispose()
+        first_line = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        message = f"PostgreSQL at {PG_URL} is unreachable ({first_line})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message + "; set ROUTER_TEST_PG_URL or start a server")
+    url = sa.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import TINY, make_order
+from conftest import TINY, make_order, pg_schema_url
 from router import InvalidOrderError, Order, ScenarioError, UnknownDecisionError
 from router.engine import Router
 from router.errors import LedgerError
@@ -233,3 +233,28 @@ def test_order_as_json_dict_routes_like_the_model(tiny_router):
     d1 = r.route(o.model_dump(mode="json"))
     d2 = r.route(Order.model_validate({**o.model_dump(mode="json"), "order_id": "j2"}))
     assert d1.plan.legs == d2.plan.legs
+
+
+@pytest.mark.postgres
+def test_postgres_ledger_records_replays_and_never_oversells_across_threads(clock):
+    with pg_schema_url() as url:
+        sc = load_scenario(TINY / "split_needed.yaml")
+        r = Router(sc, ledger=url, clock=clock)
+        try:
+            def worker(t: int) -> None:
+                for i in range(6):
+                    r.route(make_order(f"pg{t}-{i}", [("SKU-A", 1)], dest={"region": "center"}))
+
+            threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert r.ledger.count_decisions() == 24
+            assert r.ledger.reserved_totals() == {("WH-A", "SKU-A"): 5}  # exactly the stock
+            routed = [d for d in r.ledger.recent_decisions(30) if d["status"] == "routed"]
+            assert len(routed) == 5
+            assert r.replay(routed[0]["decision_id"]).matches
+            assert r.ledger.verify().ok
+        finally:
+            r.close()

@@ -26,7 +26,7 @@ from router.errors import LedgerError, UnknownDecisionError
 from router.ledger import DecisionLedger, SqlLedger, VerifyReport, open_ledger
 from router.ledger.chain import GENESIS_HASH, canonical_json, entry_hash
 
-PG_URL = os.environ.get("ROUTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from conftest import PG_URL, pg_schema_url  # noqa: E402
 LEDGER_SRC = Path(__file__).resolve().parents[1] / "src" / "router" / "ledger"
 
 
@@ -72,27 +72,12 @@ class Backend:
 
 def _postgres_backend() -> Iterator[Backend]:
     """A fresh schema per test on the server at PG_URL; fails instead of skipping in CI."""
-    schema = f"ledger_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, connect_args={"connect_timeout": 5})
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:
-        admin.dispose()
-        first_line = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        message = f"PostgreSQL at {PG_URL} is unreachable ({first_line})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message + "; set ROUTER_TEST_PG_URL or start a server")
-    url = sa.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    raw = sa.create_engine(url)
-    try:
-        yield Backend("postgres", url.render_as_string(hide_password=False), _engine=raw)
-    finally:
-        raw.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with pg_schema_url() as url:
+        raw = sa.create_engine(url)
+        try:
+            yield Backend("postgres", url, _engine=raw)
+        finally:
+            raw.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
