@@ -27,6 +27,7 @@ __all__ = [
     "NodeClosure",
     "Peak",
     "Region",
+    "Replenishment",
     "Scenario",
     "WeatherEvent",
     "load_scenario",
@@ -124,6 +125,21 @@ class WeatherEvent(_Window):
 Disruption = Annotated[NodeClosure | LaneSlowdown | WeatherEvent, Field(discriminator="kind")]
 
 
+class Replenishment(_Frozen):
+    """Periodic restocking, as the simulator applies it (the router only sees the receipts).
+
+    Every ``every_hours`` (a review), each node x SKU is ordered back up to its
+    ``target`` level: its initial on-hand from ``stock``. The order quantity is the
+    target minus the inventory position (on hand + already on order), so a lead
+    time longer than the period does not order twice. The units arrive
+    ``lead_time_hours`` after the review; 0 restores the stock at the review.
+    """
+
+    every_hours: float = Field(default=24.0, gt=0.0, description="hours between reviews, from the start")
+    target: Literal["initial"] = Field(default="initial", description="order-up-to level: the initial on-hand")
+    lead_time_hours: float = Field(default=0.0, ge=0.0, description="hours from a review to the receipt")
+
+
 class ScenarioFile(_Frozen):
     """The YAML document, as written. :func:`parse_scenario` cross-checks references."""
 
@@ -142,6 +158,7 @@ class ScenarioFile(_Frozen):
     tiers: tuple[Tier, ...] = (Tier(name="standard"),)
     demand: DemandSpec = DemandSpec()
     disruptions: tuple[Disruption, ...] = ()
+    replenishment: Replenishment | None = None
     params: StrategyParams = StrategyParams()
 
     @field_validator("start")

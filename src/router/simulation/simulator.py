@@ -1,0 +1,450 @@
+"""Run a strategy through a seeded world: every order goes through the real engine.
+
+:func:`simulate` is the whole loop. For each arrival, in time order:
+
+1. the world advances to the arrival time (:meth:`World.advance`): picks that
+   finished ship (``Shipped`` events), days turn (``new_day``), disruption
+   windows switch (``set_clock_hours``), replenishment arrives, and the true pick
+   queues are reported (``LoadUpdate``);
+2. the router's injected clock is set to the arrival time and the order is
+   routed by :meth:`router.engine.Router.route` (reserve, record, rationale);
+3. the chosen plan's legs are queued in the world.
+
+After the last arrival the world drains (every routed order is picked, departs
+and is delivered) and the transit times are drawn, vectorised. The result holds
+one row per order and per leg as numpy arrays; :mod:`router.simulation.kpis`
+summarises it.
+
+Everything in a :class:`SimResult` except ``decision_ids`` (uuid4) and
+``timings`` (wall clock) is a pure function of (scenario, strategy, seed,
+horizon, max_orders): :meth:`SimResult.fingerprint` hashes exactly that part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable
+
+import numpy as np
+
+from router.demand import generate_orders
+from router.domain import Order
+from router.engine import Decision, Router
+from router.scenario import Scenario
+from router.simulation.world import LegRecords, World, WorldParams
+
+__all__ = ["SimResult", "Simulation", "simulate"]
+
+
+@dataclass(frozen=True, eq=False)
+class SimResult:
+    """Per-order and per-leg outcomes of one run, as arrays (times in hours since ``start``).
+
+    Orders are indexed by arrival position ``i``; an order with ``shipments == 0``
+    was unfulfillable and counts all its lines in ``unfulfilled_lines``.
+    """
+
+    scenario: str
+    strategy: str
+    seed: int
+    start: datetime
+    horizon_hours: float
+    node_ids: tuple[str, ...]
+    option_labels: tuple[tuple[str, str], ...]  # (carrier, service) per option index
+    tier_names: tuple[str, ...]
+    region_ids: tuple[str, ...]
+
+    order_id: tuple[str, ...]
+    arrival_hours: np.ndarray  # float[M]
+    promise_hours: np.ndarray  # float[M] promised_by, or created_at + tier promise
+    delivered_hours: np.ndarray  # float[M] last leg delivered; NaN when unfulfilled
+    cost_usd: np.ndarray  # float[M] the plan's shipping + handling (0 when unfulfilled)
+    shipments: np.ndarray  # int[M] legs (0 when unfulfilled)
+    n_lines: np.ndarray  # int[M]
+    unfulfilled_lines: np.ndarray  # int[M]
+    tier: np.ndarray  # int[M] index into tier_names
+    region: np.ndarray  # int[M] index into region_ids (-1: none)
+    node: np.ndarray  # int[M] node of the first leg (-1 when unfulfilled)
+    legs: LegRecords
+    busy_hours: np.ndarray  # float[N] picking hours per node (initial backlog included)
+    stats: dict = field(default_factory=dict)  # deterministic event counters of the world
+    decision_ids: tuple[str, ...] = ()  # uuid4 per order: not part of the fingerprint
+    timings: dict = field(default_factory=dict)  # wall-clock seconds: not part of the fingerprint
+
+    @property
+    def n_orders(self) -> int:
+        return len(self.order_id)
+
+    @property
+    def routed(self) -> np.ndarray:
+        """bool[M]: the router found a plan."""
+        return self.shipments > 0
+
+    @property
+    def delivery_hours(self) -> np.ndarray:
+        """float[M]: arrival to delivery of the last leg (NaN when unfulfilled)."""
+        return self.delivered_hours - self.arrival_hours
+
+    @property
+    def on_time(self) -> np.ndarray:
+        """bool[M]: delivered no later than the promise."""
+        return self.routed & (np.nan_to_num(self.delivered_hours, nan=np.inf) <= self.promise_hours)
+
+    @property
+    def late(self) -> np.ndarray:
+        """bool[M]: delivered after the promise."""
+        return self.routed & ~self.on_time
+
+    def fingerprint(self) -> str:
+        """blake2b of every deterministic field: equal for equal (scenario, strategy, seed) runs."""
+        h = hashlib.blake2b(digest_size=16)
+        for part in (self.scenario, self.strategy, str(self.seed), self.start.isoformat(), repr(self.horizon_hours)):
+            h.update(part.encode())
+            h.update(b"\0")
+        h.update("\0".join(self.order_id).encode())
+        arrays = [
+            self.arrival_hours,
+            self.promise_hours,
+            self.delivered_hours,
+            self.cost_usd,
+            self.shipments,
+            self.n_lines,
+            self.unfulfilled_lines,
+            self.tier,
+            self.region,
+            self.node,
+            self.busy_hours,
+        ]
+        arrays += [getattr(self.legs, f) for f in self.legs.__dataclass_fields__]
+        for arr in arrays:
+            h.update(np.ascontiguousarray(arr).tobytes())
+        h.update(repr(sorted(self.stats.items())).encode())
+        return h.hexdigest()
+
+
+class Simulation:
+    """One run, step by step: :meth:`step` routes the next arrival, :meth:`finish` drains and summarises.
+
+    :func:`simulate` is the usual entry point; the class exists so that tests
+    and tools can look at the live state between arrivals.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    strategy : str
+        A registered strategy name.
+    seed : int
+        Seed of the arrivals, the world's draws and the router's solver calls.
+    horizon_hours : float, optional
+        Arrivals in ``[0, horizon_hours)``; defaults to the scenario's ``horizon_days``.
+    max_orders : int, optional
+        Keep only the first ``max_orders`` arrivals.
+    ledger : DecisionLedger, optional
+        Where the router records each decision (and, on request, each outcome).
+    world_params : WorldParams, optional
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        strategy: str,
+        *,
+        seed: int,
+        horizon_hours: float | None = None,
+        max_orders: int | None = None,
+        ledger: object | None = None,
+        world_params: WorldParams | None = None,
+    ) -> None:
+        if max_orders is not None and max_orders < 0:
+            raise ValueError(f"max_orders must be >= 0, got {max_orders}")
+        if horizon_hours is not None and not horizon_hours > 0:
+            raise ValueError(f"horizon_hours must be > 0, got {horizon_hours}")
+        t0 = time.perf_counter()
+        self.scenario = scenario
+        self.strategy = strategy
+        self.seed = int(seed)
+        horizon = horizon_hours if horizon_hours is not None else scenario.spec.horizon_days * 24.0
+        if max_orders is None:
+            orders = generate_orders(scenario, seed=self.seed, horizon_hours=horizon)
+        else:
+            # The generator draws the arrival times of the whole horizon first, so these
+            # are the first max_orders arrival times of the full run.
+            orders = generate_orders(scenario, max_orders, seed=self.seed, horizon_hours=horizon_hours)
+            limit = scenario.start + timedelta(hours=horizon)
+            orders = [o for o in orders if o.created_at < limit] if horizon_hours is not None else orders
+        self.orders: list[Order] = orders
+        m = len(orders)
+        start = scenario.start
+        self.arrival_hours = np.array([(o.created_at - start).total_seconds() / 3600.0 for o in orders])
+        if max_orders is not None and m == max_orders and m > 0 and horizon_hours is None:
+            # Utilisation is busy hours over the demand window that was simulated.
+            horizon = float(self.arrival_hours[-1])
+        self.horizon_hours = float(horizon)
+        self._now = start
+        self.router = Router(scenario, ledger=ledger, strategy=strategy, seed=self.seed, clock=self._clock)
+        self.ledger = ledger
+        net = self.router.network
+        self.world = World(scenario, net, self.router.state, seed=self.seed, params=world_params)
+        self._node_index = scenario.node_index
+        self._opt_index = {key: i for i, key in enumerate(zip(net.option_carrier, net.option_service))}
+
+        tiers = list(scenario.tiers)
+        tier_index = {t: i for i, t in enumerate(tiers)}
+        self._tier_names = tuple(tiers)
+        self.promise_hours = np.empty(m)
+        self.tier = np.empty(m, dtype=np.int64)
+        self.region = np.empty(m, dtype=np.int64)
+        self.dest_lat = np.empty(m)
+        self.dest_lon = np.empty(m)
+        self.n_lines = np.empty(m, dtype=np.int64)
+        for i, o in enumerate(orders):
+            tier = scenario.tiers[o.customer.tier]
+            promised = o.promised_by or (o.created_at + timedelta(hours=tier.promise_hours))
+            self.promise_hours[i] = (promised - start).total_seconds() / 3600.0
+            self.tier[i] = tier_index[tier.name]
+            dest = o.destination
+            if dest.lat is not None:
+                lat, lon = dest.lat, dest.lon
+                r = scenario.region_index[dest.region] if dest.region else net.nearest_region(lat, lon)
+            else:
+                r = scenario.region_index[dest.region]  # type: ignore[index]
+                lat, lon = float(net.region_lat[r]), float(net.region_lon[r])
+            self.region[i], self.dest_lat[i], self.dest_lon[i] = r, lat, lon
+            self.n_lines[i] = len(o.lines)
+        self.cost_usd = np.zeros(m)
+        self.shipments = np.zeros(m, dtype=np.int64)
+        self.unfulfilled_lines = np.zeros(m, dtype=np.int64)
+        self.node = np.full(m, -1, dtype=np.int64)
+        self.decision_ids: list[str] = []
+        self.index = 0
+        self.routing_s = 0.0
+        self.world_s = 0.0
+        self.generate_s = time.perf_counter() - t0
+
+    def _clock(self) -> datetime:
+        return self._now
+
+    @property
+    def done(self) -> bool:
+        return self.index >= len(self.orders)
+
+    def step(self) -> Decision | None:
+        """Advance the world to the next arrival and route it; None when no arrival is left."""
+        i = self.index
+        if i >= len(self.orders):
+            return None
+        order = self.orders[i]
+        hours = float(self.arrival_hours[i])
+        t0 = time.perf_counter()
+        self.world.advance(hours)
+        self._now = order.created_at
+        t1 = time.perf_counter()
+        decision = self.router.route(order)
+        t2 = time.perf_counter()
+        self.decision_ids.append(decision.decision_id)
+        # The record's chosen plan is the plain dict the engine recorded (decision record
+        # v1); reading it avoids building the pydantic Plan, which the engine does lazily.
+        chosen = decision.record["chosen"]
+        if chosen is None:
+            self.unfulfilled_lines[i] = self.n_lines[i]
+        else:
+            node_index, opt_index = self._node_index, self._opt_index
+            legs = [
+                (
+                    node_index[leg["node_id"]],
+                    opt_index[(leg["carrier_id"], leg["service"])],
+                    tuple((ln["sku"], ln["qty"]) for ln in leg["lines"]),
+                    leg["shipping_cost_usd"] + leg["handling_cost_usd"],
+                )
+                for leg in chosen["legs"]
+            ]
+            self.world.schedule(i, hours, legs)
+            self.cost_usd[i] = chosen["cost_usd"]
+            self.shipments[i] = len(legs)
+            self.node[i] = legs[0][0]
+        self.index = i + 1
+        self.routing_s += t2 - t1
+        self.world_s += (t1 - t0) + (time.perf_counter() - t2)
+        return decision
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Route every remaining arrival, calling ``progress(done, total)`` about 200 times."""
+        total = len(self.orders)
+        every = max(1, total // 200)
+        while self.index < total:
+            self.step()
+            if progress is not None and (self.index % every == 0 or self.index == total):
+                progress(self.index, total)
+
+    def finish(self, *, record_outcomes: bool = False) -> SimResult:
+        """Drain the world, draw transit, and (optionally) write outcomes to the ledger.
+
+        Orders not yet routed when this is called are left out of the result.
+        """
+        t0 = time.perf_counter()
+        self.world.drain()
+        m = self.index
+        legs = self.world.legs(self.dest_lat, self.dest_lon, self.region)
+        delivered = np.full(m, -np.inf)
+        np.maximum.at(delivered, legs.order, legs.delivered_hours)
+        delivered[self.shipments[:m] == 0] = np.nan
+        world_s = self.world_s + time.perf_counter() - t0
+        sc, net = self.scenario, self.router.network
+        result = SimResult(
+            scenario=sc.name,
+            strategy=self.strategy,
+            seed=self.seed,
+            start=sc.start,
+            horizon_hours=self.horizon_hours,
+            node_ids=net.node_ids,
+            option_labels=tuple(zip(net.option_carrier, net.option_service)),
+            tier_names=self._tier_names,
+            region_ids=net.region_ids,
+            order_id=tuple(o.order_id for o in self.orders[:m]),
+            arrival_hours=self.arrival_hours[:m].copy(),
+            promise_hours=self.promise_hours[:m].copy(),
+            delivered_hours=delivered,
+            cost_usd=self.cost_usd[:m].copy(),
+            shipments=self.shipments[:m].copy(),
+            n_lines=self.n_lines[:m].copy(),
+            unfulfilled_lines=self.unfulfilled_lines[:m].copy(),
+            tier=self.tier[:m].copy(),
+            region=self.region[:m].copy(),
+            node=self.node[:m].copy(),
+            legs=legs,
+            busy_hours=np.asarray(self.world.busy_hours, dtype=float),
+            stats=dict(self.world.stats),
+            decision_ids=tuple(self.decision_ids),
+            timings={},
+        )
+        outcomes_s = 0.0
+        if record_outcomes and self.ledger is not None:
+            t1 = time.perf_counter()
+            write_outcomes(result, self.ledger)
+            outcomes_s = time.perf_counter() - t1
+        total_s = self.generate_s + self.routing_s + world_s + outcomes_s
+        result.timings.update(
+            {
+                "generate_s": self.generate_s,
+                "routing_s": self.routing_s,
+                "world_s": world_s,
+                "outcomes_s": outcomes_s,
+                "total_s": total_s,
+                "decisions_per_s": m / self.routing_s if self.routing_s > 0 else float("nan"),
+                "orders_per_s": m / (self.routing_s + world_s) if self.routing_s + world_s > 0 else float("nan"),
+            }
+        )
+        return result
+
+
+def outcome_bodies(result: SimResult):
+    """``(decision_id, body, created_at)`` per delivered order, in delivery order.
+
+    The body is what a live system reports when the last parcel of an order is
+    delivered: order id, delivery and promise times, on-time flag, hours from
+    order to delivery, and each leg's node, carrier, service, departure and
+    delivery. Unfulfilled orders have no delivery and no outcome.
+    """
+    start = result.start
+    legs = result.legs
+
+    def iso(hours: float) -> str:
+        return (start + timedelta(hours=float(hours))).isoformat()
+
+    by_order: dict[int, list[int]] = {}
+    for j, i in enumerate(legs.order.tolist()):
+        by_order.setdefault(i, []).append(j)
+    on_time = result.on_time
+    routed = np.flatnonzero(result.routed)
+    # a live system hears of deliveries in time order; ties by arrival
+    for i in routed[np.lexsort((routed, result.delivered_hours[routed]))].tolist():
+        delivered = iso(result.delivered_hours[i])
+        body = {
+            "order_id": result.order_id[i],
+            "delivered_at": delivered,
+            "promised_by": iso(result.promise_hours[i]),
+            "on_time": bool(on_time[i]),
+            "delivery_hours": round(float(result.delivered_hours[i] - result.arrival_hours[i]), 6),
+            "legs": [
+                {
+                    "node": result.node_ids[int(legs.node[j])],
+                    "carrier": result.option_labels[int(legs.option[j])][0],
+                    "service": result.option_labels[int(legs.option[j])][1],
+                    "departed_at": iso(legs.depart_hours[j]),
+                    "delivered_at": iso(legs.delivered_hours[j]),
+                }
+                for j in by_order[i]
+            ],
+        }
+        yield result.decision_ids[i], body, delivered
+
+
+def write_outcomes(result: SimResult, ledger) -> int:
+    """Append one outcome record per delivered order to ``ledger``, linked to its decision.
+
+    The ledger protocol has no batch append for outcomes, so each is its own
+    transaction. Returns the number written.
+    """
+    n = 0
+    for decision_id, body, created_at in outcome_bodies(result):
+        ledger.append_outcome(decision_id, body=body, created_at=created_at)
+        n += 1
+    return n
+
+
+def simulate(
+    scenario: Scenario,
+    strategy: str,
+    *,
+    seed: int,
+    horizon_hours: float | None = None,
+    max_orders: int | None = None,
+    ledger: object | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    record_outcomes: bool = False,
+    world_params: WorldParams | None = None,
+) -> SimResult:
+    """Simulate ``strategy`` on ``scenario``: arrivals, routing through the real engine, delivery.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    strategy : str
+        A registered strategy name (``router.strategies.strategy_names()``).
+    seed : int
+        One seed for the arrivals, the world's draws (common random numbers, see
+        :mod:`router.simulation.world`) and the router's solver calls.
+    horizon_hours : float, optional
+        Arrivals in ``[0, horizon_hours)``; default: the scenario's ``horizon_days``.
+    max_orders : int, optional
+        Only the first ``max_orders`` arrivals (the arrival times are those of the
+        full run; utilisation is then measured up to the last of them).
+    ledger : DecisionLedger, optional
+        Record every decision here (slower: one transaction per decision).
+    progress : callable(done, total), optional
+        Called about 200 times while routing.
+    record_outcomes : bool
+        With a ledger, also append each delivered order's outcome, linked to its decision.
+    world_params : WorldParams, optional
+        Knobs of the hidden delay process.
+
+    Returns
+    -------
+    SimResult
+        Deterministic in (scenario, strategy, seed, horizon_hours, max_orders), except
+        ``decision_ids`` and ``timings``.
+    """
+    sim = Simulation(
+        scenario,
+        strategy,
+        seed=seed,
+        horizon_hours=horizon_hours,
+        max_orders=max_orders,
+        ledger=ledger,
+        world_params=world_params,
+    )
+    sim.run(progress)
+    return sim.finish(record_outcomes=record_outcomes)

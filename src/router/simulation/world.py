@@ -1,0 +1,444 @@
+"""The simulated world: the delay process the router never sees, only its effects.
+
+The router decides on live state (:class:`~router.state.LiveState`): stock,
+reservations, pick queues, scheduled closures, congestion and weather. The world
+holds the truth behind that state and feeds it back the way a real warehouse
+system and carrier would: ``Shipped`` events when a leg is picked, ``LoadUpdate``
+events with the true pick queue, ``StockAdjust`` receipts when stock is
+replenished. Its random draws stay inside it.
+
+The physics
+-----------
+Picking
+    Each node picks its legs first in, first out at its true rate: the node's
+    ``pick_capacity_per_hour`` times a per-day factor ``exp(sd z - sd^2 / 2)``
+    (log-normal with mean 1, ``sd`` = :attr:`WorldParams.pick_rate_sd`), one
+    factor per node and UTC day. A leg routed at ``t`` starts when the picker is
+    free, ``max(t, free_at[n])``, and takes ``1 / rate`` hours. A node closed by
+    a ``node_closure`` window picks nothing inside it: the pick waits for the
+    end of the window (its queue keeps growing and is reported as such).
+Departure
+    A picked parcel leaves at the node's next cut-off (``cutoff_hour_utc``) at or
+    after the pick, if the lane (node x carrier service) still has room that day
+    (``daily_capacity_shipments``); otherwise, and while the node is closed, it
+    waits for the next day's cut-off. Picks complete in routing order per node,
+    so the departure is known when the leg is scheduled.
+Transit
+    ``24 x max(min_days, base_days + miles / miles_per_day)`` (the service's
+    TransitModel mean, the formula the router estimates with) x the lane's
+    congestion and any ``lane_slowdown`` factor x (1 + weather severity at the
+    origin node's region + at the destination region), all as active at the
+    departure time, x a log-normal noise of mean 1 and coefficient of variation
+    ``sigma_frac`` (``s^2 = ln(1 + sigma_frac^2)``). With no disruption the
+    router's ETA is therefore an unbiased estimate of the true transit time; the
+    noise is log-normal rather than the TransitModel's normal so that a time is
+    never negative.
+
+Common random numbers
+---------------------
+Every draw is a pure function of ``(seed, what, key)`` (:mod:`router.simulation.crn`):
+the transit noise of order ``i`` on lane (node ``n``, option ``o``) is
+``f(seed, "transit", i, n, o)`` and the pick-rate factor of node ``n`` on UTC
+day ``d`` is ``f(seed, "pick", n, d)``. The arrivals are
+:func:`router.demand.generate_orders` with the same seed. Two strategies that
+send order ``i`` down the same lane see the same transit draw, and every
+strategy sees the same orders at the same times, so differences in the KPIs
+come from the decisions alone.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from router.errors import RouterError
+from router.network import Network, haversine_miles
+from router.scenario import LaneSlowdown, NodeClosure, Scenario, WeatherEvent
+from router.simulation import crn
+from router.state import LiveState, LoadUpdate, Shipped, StockAdjust
+
+__all__ = ["LegRecords", "World", "WorldParams"]
+
+HOURS_PER_DAY = 24.0
+
+# Boundary kinds, in the order they are handled when they fall on the same instant:
+# a new day first (lane counters reset), then disruption windows switch, then stock.
+_DAY, _CLOCK, _RECEIPT, _REVIEW = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class WorldParams:
+    """Knobs of the world's hidden delay process.
+
+    Attributes
+    ----------
+    pick_rate_sd : float
+        Log-scale sd of the per-node, per-day pick-rate factor (0.1: a node picks
+        within about +-20 % of its nominal rate on 95 % of days).
+    max_slip_days : int
+        How many days a parcel may wait for a cut-off with lane room before the
+        world gives up with an error (a lane of capacity 0 would wait forever).
+    """
+
+    pick_rate_sd: float = 0.1
+    max_slip_days: int = 366
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.pick_rate_sd <= 2.0):
+            raise ValueError(f"pick_rate_sd must be in [0, 2], got {self.pick_rate_sd}")
+        if self.max_slip_days < 1:
+            raise ValueError(f"max_slip_days must be >= 1, got {self.max_slip_days}")
+
+
+@dataclass(frozen=True, eq=False)
+class LegRecords:
+    """Every scheduled leg of a run, as arrays in scheduling order (hours since the scenario start)."""
+
+    order: np.ndarray  # int[L] order index
+    node: np.ndarray  # int[L]
+    option: np.ndarray  # int[L]
+    cost_usd: np.ndarray  # float[L] shipping + handling of the leg, as the plan priced it
+    routed_hours: np.ndarray  # float[L]
+    pick_start_hours: np.ndarray  # float[L]
+    pick_done_hours: np.ndarray  # float[L]
+    depart_hours: np.ndarray  # float[L]
+    transit_hours: np.ndarray  # float[L]
+    transit_noise: np.ndarray  # float[L] the log-normal factor drawn for the leg
+    delivered_hours: np.ndarray  # float[L]
+
+
+class World:
+    """The true state of nodes, lanes and parcels, advanced in time by the simulator.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Nodes, lanes, disruption windows and replenishment policy.
+    network : Network
+        The router's flattened network (the same arrays the router estimates with).
+    state : LiveState
+        The router's live state; the world writes to it only through events.
+    seed : int
+        Seed of every draw (see the module docstring).
+    params : WorldParams, optional
+    """
+
+    def __init__(
+        self, scenario: Scenario, network: Network, state: LiveState, *, seed: int, params: WorldParams | None = None
+    ) -> None:
+        self.scenario = scenario
+        self.net = network
+        self.state = state
+        self.seed = int(seed)
+        self.params = params or WorldParams()
+        st = scenario.start
+        # Cut-offs and days are in UTC; the scenario clock counts hours since ``start``.
+        self.start_offset_hours = st.hour + st.minute / 60.0 + st.second / 3600.0 + st.microsecond / 3.6e9
+        n_nodes = network.n_nodes
+        self._n = n_nodes
+        self._node_ids = network.node_ids
+        self._cutoff = [float(c) for c in network.cutoff_hour_utc]
+        self._cap = network.lane_daily_capacity.tolist()
+        self._closures: list[list[tuple[float, float]]] = [[] for _ in range(n_nodes)]
+        for d in scenario.disruptions:
+            if isinstance(d, NodeClosure):
+                self._closures[scenario.node_index[d.node]].append((float(d.start_hour), float(d.end_hour)))
+        for cl in self._closures:
+            cl.sort()
+        self._rates: dict[int, list[float]] = {}
+        self.free_at = [0.0] * n_nodes
+        self.busy_hours = [0.0] * n_nodes
+        # Pick completions of all nodes in one heap of (done, leg id, node): advancing
+        # touches only the picks that finish, not every node. Per node the picks are
+        # FIFO, so ``queued[n]`` (picks not yet finished) is the true queue length.
+        self._picks: list[tuple[float, int, int]] = []
+        self.queued = [0] * n_nodes
+        self._lane_used: dict[tuple[int, int, int], int] = {}
+        self._dirty: set[int] = set(range(n_nodes))  # report every node's queue at the first advance
+        self.now_hours = 0.0
+        self.stats = {
+            "shipped_events": 0,
+            "shipped_units": 0,
+            "load_updates": 0,
+            "replenishment_receipts": 0,
+            "replenished_units": 0,
+            "days": 0,
+        }
+        # leg bookkeeping: plain lists while running (O(1) appends), arrays at the end
+        self._l_order: list[int] = []
+        self._l_node: list[int] = []
+        self._l_opt: list[int] = []
+        self._l_cost: list[float] = []
+        self._l_routed: list[float] = []
+        self._l_start: list[float] = []
+        self._l_done: list[float] = []
+        self._l_depart: list[float] = []
+        self._l_lines: list[tuple[tuple[str, int], ...] | None] = []
+
+        # The initial backlog (initial_queue_orders) occupies the pickers first, as
+        # phantom picks that ship no tracked stock (negative leg ids).
+        phantom = 0
+        for n, node in enumerate(scenario.nodes):
+            for _ in range(math.ceil(node.initial_queue_orders)):
+                start, done, service = self._pick(n, self.free_at[n])
+                self.free_at[n] = done
+                self.busy_hours[n] += service
+                phantom -= 1
+                heapq.heappush(self._picks, (done, phantom, n))
+                self.queued[n] += 1
+
+        # Boundaries of the world's clock: UTC midnights, disruption window edges,
+        # replenishment reviews. A heap of (hours, kind, seq, payload).
+        self._heap: list[tuple[float, int, int, object]] = []
+        self._seq = 0
+        first_midnight = HOURS_PER_DAY - self.start_offset_hours if self.start_offset_hours > 0 else HOURS_PER_DAY
+        self._push(first_midnight, _DAY, None)
+        for edge in sorted({float(x) for d in scenario.disruptions for x in (d.start_hour, d.end_hour)}):
+            if edge > 0.0:
+                self._push(edge, _CLOCK, None)
+        self._replenish = scenario.spec.replenishment
+        if self._replenish is not None:
+            self._target = state.on_hand.copy()  # the initial on-hand: the order-up-to level
+            self._on_order = np.zeros_like(self._target)
+            self._push(float(self._replenish.every_hours), _REVIEW, None)
+
+    # ------------------------------------------------------------------ physics
+    def _rate(self, n: int, t: float) -> float:
+        """True pick rate (orders/hour) of node ``n`` on the UTC day containing ``t``."""
+        day = int((t + self.start_offset_hours) // HOURS_PER_DAY)
+        rates = self._rates.get(day)
+        if rates is None:
+            sd = self.params.pick_rate_sd
+            z = crn.normal(crn.key_words(self.seed, "pick", np.arange(self._n), day))
+            rates = (self.net.pick_capacity_per_hour * np.exp(sd * z - 0.5 * sd * sd)).tolist()
+            self._rates[day] = rates
+        return rates[n]
+
+    def _pick(self, n: int, ready: float) -> tuple[float, float, float]:
+        """(start, done, service hours) of a pick at node ``n`` whose picker is free at ``ready``."""
+        start = ready
+        closures = self._closures[n]
+        while True:
+            service = 1.0 / self._rate(n, start)
+            done = start + service
+            for s, e in closures:
+                # a pick neither starts inside a closure nor runs into one
+                if s <= start < e or start < s < done:
+                    start = e
+                    break
+            else:
+                return start, done, service
+
+    def _depart(self, n: int, o: int, done: float) -> float:
+        """The first cut-off at or after ``done`` when node ``n`` is open and lane (n, o) has room."""
+        off = self.start_offset_hours
+        cutoff = self._cutoff[n]
+        k = math.ceil((done + off - cutoff) / HOURS_PER_DAY)
+        cap = self._cap[n][o]
+        closures = self._closures[n]
+        for _ in range(self.params.max_slip_days):
+            dep = HOURS_PER_DAY * k + cutoff - off
+            if closures and any(s <= dep < e for s, e in closures):
+                k += 1
+                continue
+            if cap != math.inf:
+                key = (n, o, k)
+                used = self._lane_used.get(key, 0)
+                if used >= cap:
+                    k += 1
+                    continue
+                self._lane_used[key] = used + 1
+            return dep
+        raise RouterError(
+            f"lane {self._node_ids[n]} x option {o} found no cut-off with room within "
+            f"{self.params.max_slip_days} days (daily capacity {cap})"
+        )
+
+    # ------------------------------------------------------------- scheduling
+    def schedule(self, order_index: int, routed_hours: float, legs) -> None:
+        """Queue the legs of a routed order for picking; their departure is fixed now.
+
+        Parameters
+        ----------
+        order_index : int
+            Position of the order in the arrival stream (the key of its draws).
+        routed_hours : float
+            When the router decided (hours since the scenario start).
+        legs : iterable of (node, option, lines, cost_usd)
+            ``lines`` is a tuple of ``(sku_id, qty)`` the leg ships.
+        """
+        for n, o, lines, cost in legs:
+            ready = routed_hours if routed_hours > self.free_at[n] else self.free_at[n]
+            start, done, service = self._pick(n, ready)
+            self.free_at[n] = done
+            self.busy_hours[n] += service
+            dep = self._depart(n, o, done)
+            leg_id = len(self._l_order)
+            self._l_order.append(order_index)
+            self._l_node.append(n)
+            self._l_opt.append(o)
+            self._l_cost.append(cost)
+            self._l_routed.append(routed_hours)
+            self._l_start.append(start)
+            self._l_done.append(done)
+            self._l_depart.append(dep)
+            self._l_lines.append(lines)
+            heapq.heappush(self._picks, (done, leg_id, n))
+            self.queued[n] += 1
+
+    # ------------------------------------------------------------------- time
+    def _push(self, hours: float, kind: int, payload: object) -> None:
+        heapq.heappush(self._heap, (hours, kind, self._seq, payload))
+        self._seq += 1
+
+    def advance(self, hours: float) -> None:
+        """Move the world to ``hours``: picks complete, days turn, windows switch, stock arrives.
+
+        Everything that happens in between reaches the router's state as events,
+        in time order; the true pick queues are reported last, as a warehouse
+        system would report them when the router asks.
+        """
+        heap = self._heap
+        while heap and heap[0][0] <= hours:
+            at, kind, _, payload = heapq.heappop(heap)
+            self._complete(at)
+            self._boundary(at, kind, payload)
+        self._complete(hours)
+        self._report()
+        self.now_hours = hours
+
+    def drain(self) -> None:
+        """Complete every queued pick (after the last arrival): all reserved stock ships."""
+        self._complete(math.inf)
+        self._report()
+
+    def _complete(self, hours: float) -> None:
+        """Finish every pick done by ``hours``: its units ship (``Shipped``, one per line)."""
+        picks = self._picks
+        if not picks or picks[0][0] > hours:
+            return
+        apply = self.state.apply
+        stats = self.stats
+        while picks and picks[0][0] <= hours:
+            _, leg, n = heapq.heappop(picks)
+            self.queued[n] -= 1
+            self._dirty.add(n)
+            if leg < 0:
+                continue
+            node_id = self._node_ids[n]
+            for sku, qty in self._l_lines[leg]:  # type: ignore[union-attr]
+                apply(Shipped(node=node_id, sku=sku, qty=qty))
+                stats["shipped_events"] += 1
+                stats["shipped_units"] += qty
+            self._l_lines[leg] = None  # shipped: free the memory
+
+    def _report(self) -> None:
+        """Report the true pick queue of every node whose queue changed and differs from the state's."""
+        if not self._dirty:
+            return
+        queue = self.state.queue_orders
+        for n in sorted(self._dirty):  # sorted: events in a deterministic order
+            true_queue = self.queued[n]
+            if queue[n] != true_queue:
+                self.state.apply(LoadUpdate(node=self._node_ids[n], queue_orders=float(true_queue)))
+                self.stats["load_updates"] += 1
+        self._dirty.clear()
+
+    def _boundary(self, at: float, kind: int, payload: object) -> None:
+        if kind == _DAY:
+            self.state.new_day()
+            self.stats["days"] += 1
+            self._push(at + HOURS_PER_DAY, _DAY, None)
+        elif kind == _CLOCK:
+            # Scheduled windows only change at their edges, so the state's clock is
+            # moved here rather than at every arrival (it rebuilds its disruption arrays).
+            self.state.set_clock_hours(at)
+        elif kind == _REVIEW:
+            rep = self._replenish
+            position = self.state.on_hand + self._on_order
+            delta = np.maximum(self._target - position, 0)
+            if rep.lead_time_hours > 0:
+                self._on_order += delta
+                self._push(at + rep.lead_time_hours, _RECEIPT, delta)
+            else:
+                self._receive(delta)
+            self._push(at + rep.every_hours, _REVIEW, None)
+        elif kind == _RECEIPT:
+            delta = payload
+            self._on_order -= delta  # type: ignore[operator]
+            self._receive(delta)  # type: ignore[arg-type]
+
+    def _receive(self, delta: np.ndarray) -> None:
+        skus = self.net.sku_ids
+        for n, k in zip(*np.nonzero(delta)):
+            qty = int(delta[n, k])
+            self.state.apply(StockAdjust(node=self._node_ids[n], sku=skus[k], delta=qty))
+            self.stats["replenishment_receipts"] += 1
+            self.stats["replenished_units"] += qty
+
+    # ------------------------------------------------------------------ transit
+    def legs(self, dest_lat: np.ndarray, dest_lon: np.ndarray, dest_region: np.ndarray) -> LegRecords:
+        """Draw every leg's transit (vectorised) and return all legs as arrays.
+
+        Parameters
+        ----------
+        dest_lat, dest_lon : float[M]
+            Destination of each order (indexed by order index).
+        dest_region : int[M]
+            Region index of each order's destination (-1: none).
+        """
+        net = self.net
+        order = np.asarray(self._l_order, dtype=np.int64)
+        n = np.asarray(self._l_node, dtype=np.int64)
+        o = np.asarray(self._l_opt, dtype=np.int64)
+        dep = np.asarray(self._l_depart, dtype=float)
+        miles = haversine_miles(net.node_lat[n], net.node_lon[n], dest_lat[order], dest_lon[order])
+        mean_h = HOURS_PER_DAY * np.maximum(
+            net.transit_min_days[o], net.transit_base_days[o] + miles / net.transit_miles_per_day[o]
+        )
+        congestion = net.lane_base_congestion[n, o] * self._slowdown(n, o, dep)
+        weather = self._weather(net.node_region[n], dep) + self._weather(dest_region[order], dep)
+        s2 = np.log1p(net.transit_sigma_frac[o] ** 2)
+        z = crn.normal(crn.key_words(self.seed, "transit", order, n, o)) if len(order) else np.zeros(0)
+        noise = np.exp(np.sqrt(s2) * z - 0.5 * s2)
+        transit = mean_h * congestion * (1.0 + weather) * noise
+        return LegRecords(
+            order=order,
+            node=n,
+            option=o,
+            cost_usd=np.asarray(self._l_cost, dtype=float),
+            routed_hours=np.asarray(self._l_routed, dtype=float),
+            pick_start_hours=np.asarray(self._l_start, dtype=float),
+            pick_done_hours=np.asarray(self._l_done, dtype=float),
+            depart_hours=dep,
+            transit_hours=transit,
+            transit_noise=noise,
+            delivered_hours=dep + transit,
+        )
+
+    def _slowdown(self, n: np.ndarray, o: np.ndarray, dep: np.ndarray) -> np.ndarray:
+        """Lane slowdown factor active at each departure (the largest of overlapping ones, as LiveState)."""
+        slow = np.ones(len(n))
+        carriers = np.asarray(self.net.option_carrier)
+        for d in self.scenario.disruptions:
+            if not isinstance(d, LaneSlowdown):
+                continue
+            m = (dep >= d.start_hour) & (dep < d.end_hour)
+            if d.node is not None:
+                m &= n == self.scenario.node_index[d.node]
+            if d.carrier is not None:
+                m &= carriers[o] == d.carrier
+            slow = np.where(m, np.maximum(slow, d.factor), slow)
+        return slow
+
+    def _weather(self, region: np.ndarray, dep: np.ndarray) -> np.ndarray:
+        """Summed weather severity at ``region`` at each departure time (0 for region -1)."""
+        sev = np.zeros(len(region))
+        for d in self.scenario.disruptions:
+            if isinstance(d, WeatherEvent):
+                r = self.scenario.region_index[d.region]
+                sev += np.where((region == r) & (dep >= d.start_hour) & (dep < d.end_hour), d.severity, 0.0)
+        return sev
