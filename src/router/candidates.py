@@ -32,9 +32,13 @@ from router.state import StateView
 
 __all__ = [
     "CandidateSet",
+    "LaneMetrics",
     "OrderContext",
+    "SplitSearch",
     "concat",
+    "concat_all",
     "from_units",
+    "lane_metrics",
     "leg_metrics",
     "line_feasibility",
     "node_exclusions",
@@ -136,57 +140,120 @@ def normal_sf(z: np.ndarray) -> np.ndarray:
     return np.where(z >= 0, half, 1.0 - half)
 
 
-def leg_metrics(cs: CandidateSet, net: Network, view: StateView, ctx: OrderContext) -> CandidateSet:
-    """Fill the per-leg physics arrays of ``cs`` in place and return it."""
+@dataclass(frozen=True, eq=False)
+class LaneMetrics:
+    """The physics of every (node, option) lane for one order: what a leg's ETA and risk need.
+
+    A leg's queue wait, ETA, its spread and its late risk depend only on its
+    (node, option), not on the units it carries, so they are computed once per
+    order on the N x O grid (a few dozen numpy calls) instead of once per
+    candidate chunk; legs then gather them by flat index ``node * O + option``.
+    Every element is computed by the same expression, in the same order, as the
+    per-leg formula it replaces, so the values are bit-identical.
+    """
+
+    queue_h: np.ndarray  # float[N] pick queue / throughput
+    eta: np.ndarray  # float[N*O] expected hours to delivery (flat)
+    sigma: np.ndarray  # float[N*O] spread of the ETA (flat)
+    risk: np.ndarray  # float[N*O] P(leg arrives after the promise) (flat)
+    per_unit_usd: np.ndarray  # float[N*O] per_unit + per_unit_mile x miles (flat)
+    n_options: int
+
+    def at(self, arr: np.ndarray, node: np.ndarray, opt: np.ndarray) -> np.ndarray:
+        """Gather a flat lane array at legs (node, option)."""
+        return arr[node * self.n_options + opt]
+
+
+def lane_metrics(net: Network, view: StateView, ctx: OrderContext) -> LaneMetrics:
+    """ETA, spread, late risk and per-unit rate of every lane, for this order and view."""
+    miles = ctx.dist_miles
+    queue_h = view.queue_orders / view.throughput_per_hour
+    ready = ctx.now_hour_utc + queue_h
+    wait = np.mod(net.cutoff_hour_utc - ready, 24.0)
+    transit_days = np.maximum(
+        net.transit_min_days[None, :], net.transit_base_days[None, :] + miles[:, None] / net.transit_miles_per_day[None, :]
+    )
+    transit_h = 24.0 * transit_days * view.congestion * (1.0 + view.weather_node + ctx.dest_weather)[:, None]
+    eta = (queue_h + wait)[:, None] + transit_h
+    sigma = np.maximum(
+        np.sqrt((net.transit_sigma_frac[None, :] * transit_h) ** 2 + ((QUEUE_SIGMA_FRAC * queue_h) ** 2)[:, None]),
+        MIN_SIGMA_HOURS,
+    )
+    risk = normal_sf((ctx.promise_hours - eta) / sigma)
+    per_unit = net.per_unit_usd[None, :] + net.per_unit_mile_usd[None, :] * miles[:, None]
+    return LaneMetrics(queue_h, eta.ravel(), sigma.ravel(), risk.ravel(), per_unit.ravel(), net.n_options)
+
+
+def leg_metrics(
+    cs: CandidateSet, net: Network, view: StateView, ctx: OrderContext, lanes: LaneMetrics | None = None
+) -> CandidateSet:
+    """Fill the per-leg physics arrays of ``cs`` in place and return it.
+
+    ``lanes`` (from :func:`lane_metrics`) is shared by every chunk of one order;
+    only the unit-dependent parts (weight, volume, shipping, handling) are
+    computed per leg here.
+    """
+    if lanes is None:
+        lanes = lane_metrics(net, view, ctx)
     node = cs.leg_node
     opt = cs.leg_opt
     active = node >= 0
-    n = np.where(active, node, 0)
-    o = np.where(active, opt, 0)
+    # Generated chunks (single, split of one size, solver) have no padded legs; only
+    # concatenated sets do. Skipping the masking there saves a dozen array passes.
+    dense = bool(active.all())
+    if dense:
+        n, o = node, opt
+    else:
+        n = np.where(active, node, 0)
+        o = np.where(active, opt, 0)
+    flat = n * lanes.n_options + o
     units_k = cs.leg_units.astype(float)
     units = units_k.sum(axis=2)
     weight = units_k @ ctx.weight_lb
     volume = units_k @ ctx.volume_cuft
     miles = ctx.dist_miles[n]
     billable = np.maximum(weight, net.dim_factor[o] * volume)
-    bounds = net.tier_bounds[o]  # [C, J, T]
-    tier_i = np.minimum((bounds < billable[..., None]).sum(axis=-1), bounds.shape[-1] - 1)
-    tier_rate = np.where(net.has_tiers[o], net.tier_rates[o, tier_i], 0.0)
-    shipping = (
-        net.fixed_usd[o]
-        + units * (net.per_unit_usd[o] + net.per_unit_mile_usd[o] * miles)
-        + net.per_lb_usd[o] * billable
-        + tier_rate
-    )
+    shipping = net.fixed_usd[o] + units * lanes.per_unit_usd[flat] + net.per_lb_usd[o] * billable
+    if net.any_weight_tiers:  # without tiers the rate is 0.0 and adding it changes nothing
+        bounds = net.tier_bounds[o]  # [C, J, T]
+        tier_i = np.minimum((bounds < billable[..., None]).sum(axis=-1), bounds.shape[-1] - 1)
+        shipping = shipping + np.where(net.has_tiers[o], net.tier_rates[o, tier_i], 0.0)
     handling = (
         net.handling_ship_usd[n]
         + net.handling_unit_usd[n] * units
         + net.handling_carton_usd[n] * volume / net.carton_volume_cuft[n]
     )
-    queue_h = view.queue_orders[n] / view.throughput_per_hour[n]
-    ready = ctx.now_hour_utc + queue_h
-    wait = np.mod(net.cutoff_hour_utc[n] - ready, 24.0)
-    transit_days = np.maximum(net.transit_min_days[o], net.transit_base_days[o] + miles / net.transit_miles_per_day[o])
-    transit_h = 24.0 * transit_days * view.congestion[n, o] * (1.0 + view.weather_node[n] + ctx.dest_weather)
-    eta = queue_h + wait + transit_h
-    sigma = np.maximum(
-        np.sqrt((net.transit_sigma_frac[o] * transit_h) ** 2 + (QUEUE_SIGMA_FRAC * queue_h) ** 2), MIN_SIGMA_HOURS
-    )
-    risk = normal_sf((ctx.promise_hours - eta) / sigma)
+    queue_h = lanes.queue_h[n]
+    eta = lanes.eta[flat]
+    sigma = lanes.sigma[flat]
+    risk = lanes.risk[flat]
 
-    zero = np.zeros_like(units)
     cs.active = active
+    if dense:
+        cs.n_legs = np.empty(len(node), dtype=np.int64)
+        cs.n_legs.fill(node.shape[1])
+        cs.leg_miles = miles
+        cs.leg_weight_lb = weight
+        cs.leg_volume_cuft = volume
+        cs.leg_billable_lb = billable
+        cs.leg_shipping_usd = shipping
+        cs.leg_handling_usd = handling
+        cs.leg_queue_hours = queue_h
+        cs.leg_eta_hours = eta
+        cs.leg_sigma_hours = sigma
+        cs.leg_risk = risk
+        return cs
     cs.n_legs = active.sum(axis=1)
     cs.leg_miles = np.where(active, miles, 0.0)
     cs.leg_weight_lb = np.where(active, weight, 0.0)
     cs.leg_volume_cuft = np.where(active, volume, 0.0)
     cs.leg_billable_lb = np.where(active, billable, 0.0)
-    cs.leg_shipping_usd = np.where(active, shipping, zero)
-    cs.leg_handling_usd = np.where(active, handling, zero)
-    cs.leg_queue_hours = np.where(active, queue_h, zero)
-    cs.leg_eta_hours = np.where(active, eta, zero)
-    cs.leg_sigma_hours = np.where(active, sigma, zero)
-    cs.leg_risk = np.where(active, risk, zero)
+    cs.leg_shipping_usd = np.where(active, shipping, 0.0)
+    cs.leg_handling_usd = np.where(active, handling, 0.0)
+    cs.leg_queue_hours = np.where(active, queue_h, 0.0)
+    cs.leg_eta_hours = np.where(active, eta, 0.0)
+    cs.leg_sigma_hours = np.where(active, sigma, 0.0)
+    cs.leg_risk = np.where(active, risk, 0.0)
     return cs
 
 
@@ -213,27 +280,37 @@ def node_exclusions(
     if excluded_param is not None:
         ok &= ~excluded_param
     reasons: list[dict] = []
-    for i in np.flatnonzero(~(ok & all_line)).tolist():
-        nid = net.node_ids[i]
-        if excluded_param is not None and excluded_param[i]:
-            reasons.append({"node": nid, "rule": "excluded", "detail": f"{nid}: excluded by params"})
-        elif view.closed[i]:
-            reasons.append({"node": nid, "rule": "closed", "detail": f"{nid}: {view.closed_reason[i]}"})
-        elif not has_lane[i]:
-            reasons.append({"node": nid, "rule": "lane", "detail": f"{nid}: no carrier lane with capacity left today"})
-        else:
-            short = np.flatnonzero(~line_ok[i])
-            k = int(short[0])
-            more = f" (+{len(short) - 1} more lines)" if len(short) > 1 else ""
-            have = max(int(view.avail[i, k]) - params.safety_stock_units, 0)
-            reasons.append(
-                {
-                    "node": nid,
-                    "rule": "stock",
-                    "detail": f"{nid}: stock {have} of {skus[int(ctx.sku_idx[k])]} (need {int(ctx.qty[k])}){more}",
-                    "partial": bool(any_line[i]),
-                }
-            )
+    bad = ~(ok & all_line)
+    if bad.any():
+        # Per-node facts as Python lists once (not a handful of numpy calls per node):
+        # the first line each node is short of and how many, its stock of that line.
+        k_all = line_ok.shape[1]
+        first_short = np.argmin(line_ok, axis=1).tolist()  # first False of the row
+        n_short = (k_all - line_ok.sum(axis=1)).tolist()
+        avail = view.avail.tolist()
+        sku_idx, qty = ctx.sku_idx.tolist(), ctx.qty.tolist()
+        closed, lane, any_l = view.closed.tolist(), has_lane.tolist(), any_line.tolist()
+        ss = params.safety_stock_units
+        for i in np.flatnonzero(bad).tolist():
+            nid = net.node_ids[i]
+            if excluded_param is not None and excluded_param[i]:
+                reasons.append({"node": nid, "rule": "excluded", "detail": f"{nid}: excluded by params"})
+            elif closed[i]:
+                reasons.append({"node": nid, "rule": "closed", "detail": f"{nid}: {view.closed_reason[i]}"})
+            elif not lane[i]:
+                reasons.append({"node": nid, "rule": "lane", "detail": f"{nid}: no carrier lane with capacity left today"})
+            else:
+                k = first_short[i]
+                more = f" (+{n_short[i] - 1} more lines)" if n_short[i] > 1 else ""
+                have = max(avail[i][k] - ss, 0)
+                reasons.append(
+                    {
+                        "node": nid,
+                        "rule": "stock",
+                        "detail": f"{nid}: stock {have} of {skus[sku_idx[k]]} (need {qty[k]}){more}",
+                        "partial": any_l[i],
+                    }
+                )
     # Keep the nearest max_candidate_nodes of the remaining nodes; the network prunes the rest.
     idx = np.flatnonzero(ok)
     if len(idx) > params.max_candidate_nodes:
@@ -263,7 +340,13 @@ def line_feasibility(view: StateView, ctx: OrderContext, params: StrategyParams,
 
 
 def single_candidates(
-    net: Network, view: StateView, ctx: OrderContext, usable: np.ndarray, line_ok: np.ndarray, excluded: list[dict]
+    net: Network,
+    view: StateView,
+    ctx: OrderContext,
+    usable: np.ndarray,
+    line_ok: np.ndarray,
+    excluded: list[dict],
+    lanes: LaneMetrics | None = None,
 ) -> CandidateSet:
     """Every usable option of every node that holds every line, with leg metrics."""
     k = len(ctx.qty)
@@ -276,8 +359,59 @@ def single_candidates(
         np.zeros(len(sn), dtype=np.int64),
     )
     cs.excluded = excluded
-    leg_metrics(cs, net, view, ctx)
+    if lanes is None:
+        lanes = lane_metrics(net, view, ctx)
+    _single_metrics(cs, net, ctx, lanes, sn, so)
     return drop_over_volume(cs, net)
+
+
+def _single_metrics(
+    cs: CandidateSet, net: Network, ctx: OrderContext, lanes: LaneMetrics, sn: np.ndarray, so: np.ndarray
+) -> None:
+    """:func:`leg_metrics` for single-node plans, computed per option / per node and gathered.
+
+    Every single plan ships the whole order, so its units, weight and volume are
+    the same scalars for all candidates: billable weight and tier rate are per
+    option, handling per node, shipping per lane. Each value is produced by the
+    same expression as in :func:`leg_metrics` (weight and volume by the same
+    matmul on one [1, 1, K] row), so the arrays are bit-identical; it is about
+    half the numpy calls of the generic path, on arrays of O or N elements.
+    """
+    c = len(sn)
+    if c == 0:
+        return leg_metrics(cs, net, None, ctx, lanes)  # type: ignore[arg-type] - lanes given, view unused
+    # Weight and volume by the very matmul of leg_metrics on the same [C, 1, K] array:
+    # numpy picks BLAS or its own loop by memory layout, and the two round differently
+    # in the last bit, so a "cheaper" [K] dot product would not be bit-identical.
+    units_k = cs.leg_units.astype(float)
+    weight_c = units_k @ ctx.weight_lb  # [C, 1], every row equal
+    volume_c = units_k @ ctx.volume_cuft
+    units = units_k[0, 0].sum()
+    weight = weight_c[0, 0]
+    volume = volume_c[0, 0]
+    billable_o = np.maximum(weight, net.dim_factor * volume)  # [O]
+    ship_o = net.per_lb_usd * billable_o
+    shipping = net.fixed_usd[None, :] + units * lanes.per_unit_usd.reshape(-1, net.n_options) + ship_o[None, :]
+    if net.any_weight_tiers:
+        bounds = net.tier_bounds
+        tier_i = np.minimum((bounds < billable_o[:, None]).sum(axis=-1), bounds.shape[-1] - 1)
+        tier_o = np.where(net.has_tiers, net.tier_rates[np.arange(net.n_options), tier_i], 0.0)
+        shipping = shipping + tier_o[None, :]
+    handling = net.handling_ship_usd + net.handling_unit_usd * units + net.handling_carton_usd * volume / net.carton_volume_cuft
+    flat = (sn * lanes.n_options + so)[:, None]  # [C, 1]
+    n = sn[:, None]
+    cs.active = np.ones((c, 1), dtype=bool)
+    cs.n_legs = np.ones(c, dtype=np.int64)
+    cs.leg_miles = ctx.dist_miles[n]
+    cs.leg_weight_lb = weight_c
+    cs.leg_volume_cuft = volume_c
+    cs.leg_billable_lb = billable_o[so[:, None]]
+    cs.leg_shipping_usd = shipping.ravel()[flat]
+    cs.leg_handling_usd = handling[n]
+    cs.leg_queue_hours = lanes.queue_h[n]
+    cs.leg_eta_hours = lanes.eta[flat]
+    cs.leg_sigma_hours = lanes.sigma[flat]
+    cs.leg_risk = lanes.risk[flat]
 
 
 def _unit_cost_matrix(net: Network, ctx: OrderContext) -> np.ndarray:
@@ -323,68 +457,250 @@ def split_candidates(
     size: int,
 ) -> CandidateSet:
     """Line-level splits over node subsets of exactly ``size`` nodes, one service level per plan."""
-    k = len(ctx.qty)
-    partial_nodes = np.flatnonzero(line_ok.any(axis=1))
-    parts_node, parts_opt, parts_units, parts_src = [], [], [], []
-    if 2 <= size <= k and len(partial_nodes) >= size:
-        services = sorted(set(net.option_service))
-        serv_of_opt = np.array([services.index(s) for s in net.option_service])
-        unit_all = _unit_cost_matrix(net, ctx)  # [N, O, K]
-        # The carrier of each leg: the option of that service that is cheapest for the whole order.
-        est_order = (
-            net.fixed_usd[None, :] + net.handling_ship_usd[:, None] + unit_all.sum(axis=2)
-        )  # [N, O]
-        rows = np.arange(net.n_nodes)
-        for g in range(len(services)):
-            est = np.where(usable & (serv_of_opt[None, :] == g), est_order, np.inf)
-            best_opt = np.argmin(est, axis=1)
-            has_opt = np.isfinite(est[rows, best_opt])
-            pool = partial_nodes[has_opt[partial_nodes]]
-            if len(pool) < size:
-                continue
-            bo = best_opt[pool]
-            unit_cost = np.where(line_ok[pool], unit_all[pool, bo, :], np.inf)  # [P, K]
-            for size in (size,):
-                combos = _combos(len(pool), size)  # [M, s]
-                lc = unit_cost[combos]  # [M, s, K]
-                assign = np.argmin(lc, axis=1)  # [M, K]
-                best = lc.min(axis=1)
-                feasible = np.isfinite(best).all(axis=1)
-                # every node of the subset must ship something, else a smaller subset covers it
-                used = (assign[:, :, None] == np.arange(size)[None, None, :]).any(axis=1).all(axis=1)
-                keep = feasible & used
-                if not keep.any():
-                    continue
-                combos, assign = combos[keep], assign[keep]
-                m = len(combos)
-                units = np.zeros((m, size, k), dtype=np.int64)
-                mi = np.repeat(np.arange(m), k)
-                ki = np.tile(np.arange(k), m)
-                units[mi, assign[mi, ki], ki] = ctx.qty[ki]
-                parts_node.append(pool[combos])
-                parts_opt.append(bo[combos])
-                parts_units.append(units)
-                parts_src.append(np.ones(m, dtype=np.int64))
-    if not parts_node:
-        empty = CandidateSet(
-            np.zeros((0, 2), dtype=np.int64), np.zeros((0, 2), dtype=np.int64), np.zeros((0, 2, k), dtype=np.int64),
-            np.zeros(0, dtype=np.int64),
-        )
-        empty.excluded = excluded
-        return leg_metrics(empty, net, view, ctx)
-    cs = _stack(parts_node, parts_opt, parts_units, parts_src, k)
+    return SplitSearch(net, view, ctx, params, usable, line_ok).candidates(size, excluded)
+
+
+def _empty_set(k: int, excluded: list[dict]) -> CandidateSet:
+    """No candidates, with (empty) leg metrics: what leg_metrics would fill, without its ~40 us."""
+    cs = CandidateSet(
+        np.zeros((0, 2), dtype=np.int64), np.zeros((0, 2), dtype=np.int64), np.zeros((0, 2, k), dtype=np.int64),
+        np.zeros(0, dtype=np.int64),
+    )
     cs.excluded = excluded
-    leg_metrics(cs, net, view, ctx)
-    return drop_over_volume(cs, net)
+    cs.active = np.zeros((0, 2), dtype=bool)
+    cs.n_legs = np.zeros(0, dtype=np.int64)
+    for name in _METRIC_FIELDS:
+        setattr(cs, name, np.zeros((0, 2)))
+    return cs
+
+
+class SplitSearch:
+    """Line-split enumeration for one order, size by size, with what the sizes share computed once.
+
+    For each subset of ``size`` nodes and each service level, every line goes to
+    the subset's node where it is cheapest per unit (the carrier of each leg is
+    the option of that service cheapest for the whole order at that node).
+
+    Two kinds of lower bounds let the engine skip work that cannot change any
+    registered strategy's choice (``nearest``, ``tier_rules``, ``cheapest``,
+    ``optimizer``). The rule strategies rank fewer shipments first, so once a
+    plan with fewer legs exists they never pick a plan of ``size`` legs; what
+    remains is cost (``cheapest``) and total score (``optimizer``):
+
+    * :meth:`cost_lower_bound` -- the original per-size cost bound;
+    * :meth:`size_bound` -- a tighter bound on cost and on score of every plan
+      with ``size`` or more legs at distinct nodes: the ``size`` cheapest
+      per-shipment charges of distinct nodes plus each line's cheapest per-unit
+      cost; for the score also the split penalty, the ``size`` smallest load
+      terms, and the smallest ETA + lateness + late-risk of any usable lane (a
+      plan's ETA is its latest leg's and its risk at least any leg's);
+    * per subset, in :meth:`candidates` with ``bound``: the subset's exact
+      linear cost (billable weight and weight tiers only add) and its exact
+      ETA, risk, load and split terms.
+
+    A plan is dropped only when it is worse than the best plan found so far on
+    cost AND on score by more than a tolerance far above rounding error, so
+    no strategy above could ever rank it first.
+    """
+
+    # Bounds and actual values are computed in different orders; 1e-6 USD (relative
+    # to the magnitude) is far above the ~1e-13 rounding differences, far below any
+    # difference that matters, and keeps `cheapest` (cost rounded to 9 decimals) safe.
+    TOL = 1e-6
+
+    def __init__(
+        self,
+        net: Network,
+        view: StateView,
+        ctx: OrderContext,
+        params: StrategyParams,
+        usable: np.ndarray,
+        line_ok: np.ndarray,
+        lanes: LaneMetrics | None = None,
+    ) -> None:
+        self.net, self.view, self.ctx, self.params = net, view, ctx, params
+        self.usable, self.line_ok = usable, line_ok
+        self.lanes = lanes if lanes is not None else lane_metrics(net, view, ctx)
+        self.unit_all = _unit_cost_matrix(net, ctx)  # [N, O, K]
+        self.partial_nodes = np.flatnonzero(line_ok.any(axis=1))
+        if usable.any():
+            self.f_min = float(net.per_shipment_usd[usable].min())
+            unit = np.where((usable[:, :, None] & line_ok[:, None, :]), self.unit_all, np.inf)
+            self.line_min_sum = float(unit.min(axis=(0, 1)).sum())
+        else:
+            self.f_min = self.line_min_sum = np.inf
+        self._groups: list | None = None
+        self._tight: tuple | None = None
+
+    # ------------------------------------------------------------------ bounds
+    def cost_lower_bound(self, size: int) -> float:
+        """:func:`split_cost_lower_bound` from the cached pieces (the same float expression)."""
+        if not np.isfinite(self.f_min):
+            return np.inf
+        return size * self.f_min + self.line_min_sum
+
+    def _score_weights(self):
+        p, ctx = self.params, self.ctx
+        return (
+            p.cost_weight,
+            p.eta_hour_usd,
+            p.late_hour_usd * ctx.tier_multiplier,
+            p.late_risk_usd * ctx.tier_multiplier,
+            p.load_usd,
+            p.split_penalty_usd,
+        )
+
+    def _load_ratio2(self) -> np.ndarray:
+        view = self.view
+        ratio = view.queue_orders / (view.throughput_per_hour * 24.0)
+        return ratio * ratio
+
+    def size_bound(self, size: int) -> tuple[float, float]:
+        """(cost, score) lower bounds of every plan with ``size`` or more legs; inf when none exists.
+
+        Each piece is non-decreasing in ``size``, so the bound holds for larger plans too.
+        """
+        if self._tight is None:
+            net, ctx, usable = self.net, self.ctx, self.usable
+            nodes = self.partial_nodes
+            per_ship = np.sort(np.where(usable, net.per_shipment_usd, np.inf).min(axis=1)[nodes])
+            cw, ew, lw, rw, loadw, sp = self._score_weights()
+            eta = self.lanes.eta.reshape(usable.shape)
+            risk = self.lanes.risk.reshape(usable.shape)
+            g = ew * eta + lw * np.maximum(eta - ctx.promise_hours, 0.0) + rw * risk
+            g_node = np.sort(np.where(usable, g, np.inf).min(axis=1)[nodes])
+            load = np.sort(self._load_ratio2()[nodes])
+            self._tight = (np.cumsum(per_ship), g_node, np.cumsum(load))
+        ship_cum, g_node, load_cum = self._tight
+        if size > len(ship_cum) or not np.isfinite(ship_cum[size - 1]) or not np.isfinite(self.line_min_sum):
+            return np.inf, np.inf
+        cw, ew, lw, rw, loadw, sp = self._score_weights()
+        cost = float(ship_cum[size - 1]) + self.line_min_sum
+        score = cw * cost + float(g_node[size - 1]) + loadw * float(load_cum[size - 1]) + sp * (size - 1)
+        return cost, score
+
+    @classmethod
+    def beaten(cls, lb: np.ndarray | float, best: float) -> np.ndarray | bool:
+        """True where a lower bound is worse than ``best`` by more than the tolerance."""
+        return lb > best + cls.TOL * max(1.0, abs(best))
+
+    # -------------------------------------------------------------- candidates
+    def _service_groups(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per service level: the pool of nodes, each node's option, and the per-line unit costs."""
+        if self._groups is None:
+            net, usable, line_ok = self.net, self.usable, self.line_ok
+            unit_all = self.unit_all
+            est_order = net.per_shipment_usd + unit_all.sum(axis=2)  # [N, O]
+            rows = np.arange(net.n_nodes)
+            groups = []
+            for g in range(len(net.services)):
+                est = np.where(usable & (net.option_service_idx[None, :] == g), est_order, np.inf)
+                best_opt = np.argmin(est, axis=1)
+                has_opt = np.isfinite(est[rows, best_opt])
+                pool = self.partial_nodes[has_opt[self.partial_nodes]]
+                bo = best_opt[pool]
+                unit_cost = np.where(line_ok[pool], unit_all[pool, bo, :], np.inf)  # [P, K]
+                groups.append((pool, bo, unit_cost))
+            self._groups = groups
+        return self._groups
+
+    def _subset_bounds(self, nodes: np.ndarray, opts: np.ndarray, line_cost: np.ndarray):
+        """Exact linear cost and score lower bound of subsets (rows of nodes / opts [M, s])."""
+        net, lanes, ctx = self.net, self.lanes, self.ctx
+        cw, ew, lw, rw, loadw, sp = self._score_weights()
+        s = nodes.shape[1]
+        flat = nodes * lanes.n_options + opts
+        per_ship, ratio2 = net.per_shipment_usd.ravel(), self._load_ratio2()
+        # leg by leg (s is 2..5): cheaper than gathering [M, s] blocks and reducing them
+        f = flat[:, 0]
+        cost = per_ship[f]
+        eta = lanes.eta[f]
+        stay = 1.0 - lanes.risk[f]
+        load = ratio2[nodes[:, 0]]
+        for j in range(1, s):
+            f = flat[:, j]
+            cost = cost + per_ship[f]
+            eta = np.maximum(eta, lanes.eta[f])
+            stay = stay * (1.0 - lanes.risk[f])
+            load = load + ratio2[nodes[:, j]]
+        cost = cost + line_cost.sum(axis=1)
+        risk = 1.0 - stay
+        score = (
+            cw * cost + ew * eta + lw * np.maximum(eta - ctx.promise_hours, 0.0) + rw * risk + loadw * load + sp * (s - 1)
+        )
+        return cost, score
+
+    def candidates(
+        self, size: int, excluded: list[dict], bound: tuple[float, float] | None = None
+    ) -> CandidateSet:
+        """Line-level splits over node subsets of exactly ``size`` nodes, with leg metrics.
+
+        With ``bound`` = (best cost, best score) of plans with fewer legs, subsets
+        that lose on both (see the class docstring) are not materialised.
+        """
+        net, ctx = self.net, self.ctx
+        k = len(ctx.qty)
+        nodes = None
+        if 2 <= size <= k and len(self.partial_nodes) >= size:
+            # All service levels at once: the subsets of every level's node pool, in the
+            # original order (level by level, subsets in combinations order), so one pass of
+            # array operations replaces one pass per service level.
+            parts_n, parts_o = [], []
+            for pool, bo, _ in self._service_groups():
+                if len(pool) >= size:
+                    combos = _combos(len(pool), size)  # [M, s]
+                    parts_n.append(pool[combos])
+                    parts_o.append(bo[combos])
+            if parts_n:
+                nodes = parts_n[0] if len(parts_n) == 1 else np.concatenate(parts_n)
+                opts = parts_o[0] if len(parts_o) == 1 else np.concatenate(parts_o)
+                # per-line unit cost at each leg (inf where the node cannot ship the whole line):
+                # the same numbers as the per-level unit_cost[P, K] gathered by subset
+                lc = np.where(self.line_ok[nodes], self.unit_all[nodes, opts], np.inf)  # [M, s, K]
+                # min over the s legs as s-1 elementwise minimums: a reduction along a middle
+                # axis of length 2..5 costs several times more in numpy
+                best = lc[:, 0]
+                for j in range(1, size):
+                    best = np.minimum(best, lc[:, j])  # [M, K]
+                keep = np.isfinite(best).all(axis=1)
+                if bound is not None and keep.any():
+                    # Bound first: most subsets lose here, before the argmin and the
+                    # "every node ships something" test are paid for them.
+                    idx = np.flatnonzero(keep)
+                    cost_lb, score_lb = self._subset_bounds(nodes[idx], opts[idx], best[idx])
+                    keep[idx] = ~(self.beaten(cost_lb, bound[0]) & self.beaten(score_lb, bound[1]))
+                if keep.any():
+                    nodes, opts, lc = nodes[keep], opts[keep], lc[keep]
+                    assign = np.argmin(lc, axis=1)  # [M, K]: each line to its cheapest node of the subset
+                    # every node of the subset must ship something, else a smaller subset covers it
+                    used = (assign[:, :, None] == np.arange(size)[None, None, :]).any(axis=1).all(axis=1)
+                    if not used.all():
+                        nodes, opts, assign = nodes[used], opts[used], assign[used]
+                else:
+                    nodes = None
+        if nodes is None or len(nodes) == 0:
+            return _empty_set(k, excluded)
+        m = len(nodes)
+        units = np.zeros((m, size, k), dtype=np.int64)
+        mi = np.repeat(np.arange(m), k)
+        ki = np.tile(np.arange(k), m)
+        units[mi, assign[mi, ki], ki] = ctx.qty[ki]
+        cs = CandidateSet(nodes, opts, units, np.ones(m, dtype=np.int64))
+        cs.excluded = excluded
+        leg_metrics(cs, net, self.view, ctx, self.lanes)
+        return drop_over_volume(cs, net)
 
 
 def drop_over_volume(cs: CandidateSet, net: Network) -> CandidateSet:
     """Drop plans with a leg over its lane's per-shipment volume limit."""
-    if len(cs) == 0:
-        return cs
-    n = np.where(cs.active, cs.leg_node, 0)
-    o = np.where(cs.active, cs.leg_opt, 0)
-    over = (cs.leg_volume_cuft > net.lane_max_volume_cuft[n, o] + 1e-9) & cs.active
+    if len(cs) == 0 or not net.any_volume_limit:
+        return cs  # with no per-shipment volume limit on any lane nothing can be over
+    if cs.leg_node.min() >= 0:  # no padded legs (every generated chunk)
+        over = cs.leg_volume_cuft > net.lane_max_volume_cuft[cs.leg_node, cs.leg_opt] + 1e-9
+    else:
+        n = np.where(cs.active, cs.leg_node, 0)
+        o = np.where(cs.active, cs.leg_opt, 0)
+        over = (cs.leg_volume_cuft > net.lane_max_volume_cuft[n, o] + 1e-9) & cs.active
     if over.any():
         bad = over.any(axis=1)
         cs.excluded.append(
@@ -396,22 +712,6 @@ def drop_over_volume(cs: CandidateSet, net: Network) -> CandidateSet:
         )
         return cs.take(~bad)
     return cs
-
-
-def _stack(parts_node, parts_opt, parts_units, parts_src, k: int) -> CandidateSet:
-    j = max([p.shape[1] for p in parts_node] + [1])
-    c = sum(p.shape[0] for p in parts_node)
-    leg_node = np.full((c, j), -1, dtype=np.int64)
-    leg_opt = np.full((c, j), -1, dtype=np.int64)
-    leg_units = np.zeros((c, j, k), dtype=np.int64)
-    at = 0
-    for pn, po, pu in zip(parts_node, parts_opt, parts_units):
-        m, s = pn.shape
-        leg_node[at : at + m, :s] = pn
-        leg_opt[at : at + m, :s] = po
-        leg_units[at : at + m, :s, :] = pu
-        at += m
-    return CandidateSet(leg_node, leg_opt, leg_units, np.concatenate(parts_src) if parts_src else np.zeros(0, int))
 
 
 def from_units(
@@ -427,6 +727,59 @@ def from_units(
         np.array([2], dtype=np.int64),
     )
     return leg_metrics(cs, net, view, ctx)
+
+
+_METRIC_FIELDS = (
+    "leg_miles",
+    "leg_weight_lb",
+    "leg_volume_cuft",
+    "leg_billable_lb",
+    "leg_shipping_usd",
+    "leg_handling_usd",
+    "leg_queue_hours",
+    "leg_eta_hours",
+    "leg_sigma_hours",
+    "leg_risk",
+)
+
+
+def concat_all(parts: list[CandidateSet]) -> CandidateSet:
+    """The candidates of every part in order, legs padded to the widest part, in one copy.
+
+    Same result as folding :func:`concat` over the parts, without re-copying the
+    growing set once per part.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    j = max(p.leg_node.shape[1] for p in parts)
+    c = sum(len(p) for p in parts)
+    k = parts[0].leg_units.shape[2]
+    first = parts[0]
+    out = CandidateSet(
+        np.full((c, j), -1, dtype=np.int64),
+        np.full((c, j), -1, dtype=np.int64),
+        np.zeros((c, j, k), dtype=np.int64),
+        np.concatenate([p.source for p in parts]),
+        first.excluded,
+        {key: val for p in parts for key, val in p.solver.items()},
+    )
+    metrics = {name: np.zeros((c, j)) for name in _METRIC_FIELDS}
+    at = 0
+    for p in parts:
+        m, s = p.leg_node.shape
+        if m == 0:
+            continue
+        out.leg_node[at : at + m, :s] = p.leg_node
+        out.leg_opt[at : at + m, :s] = p.leg_opt
+        out.leg_units[at : at + m, :s] = p.leg_units
+        for name, arr in metrics.items():
+            arr[at : at + m, :s] = getattr(p, name)
+        at += m
+    for name, arr in metrics.items():
+        setattr(out, name, arr)
+    out.active = out.leg_node >= 0
+    out.n_legs = out.active.sum(axis=1)
+    return out
 
 
 def concat(a: CandidateSet, b: CandidateSet) -> CandidateSet:

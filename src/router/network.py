@@ -11,6 +11,7 @@ some node) and flattened into numpy arrays indexed by node ``n`` and option
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import networkx as nx
 import numpy as np
@@ -84,8 +85,43 @@ class Network:
     def n_options(self) -> int:
         return len(self.option_carrier)
 
+    @cached_property
+    def services(self) -> tuple[str, ...]:
+        """Distinct service levels, sorted (the split generator plans one service per order)."""
+        return tuple(sorted(set(self.option_service)))
+
+    @cached_property
+    def option_service_idx(self) -> np.ndarray:
+        """int[O]: index of each option's service in :attr:`services`."""
+        return np.array([self.services.index(s) for s in self.option_service], dtype=np.int64)
+
+    @cached_property
+    def per_shipment_usd(self) -> np.ndarray:
+        """float[N, O]: carrier fixed charge + node handling per shipment, paid by every leg.
+
+        Computed once per network (it was rebuilt per order and per split size on the
+        hot path); the expression is the one the split generator used, so values are
+        bit-identical.
+        """
+        return self.fixed_usd[None, :] + self.handling_ship_usd[:, None]
+
+    @cached_property
+    def any_weight_tiers(self) -> bool:
+        """False when no service bills weight tiers: the tier lookup can be skipped (it adds 0)."""
+        return bool(self.has_tiers.any())
+
+    @cached_property
+    def any_volume_limit(self) -> bool:
+        """False when no lane caps a shipment's volume: the over-volume check can be skipped."""
+        return bool(np.isfinite(self.lane_max_volume_cuft).any())
+
+    @cached_property
+    def option_labels(self) -> tuple[str, ...]:
+        """``carrier service`` of every option, built once (labels are made for every record)."""
+        return tuple(f"{c} {s}" for c, s in zip(self.option_carrier, self.option_service))
+
     def option_label(self, o: int) -> str:
-        return f"{self.option_carrier[o]} {self.option_service[o]}"
+        return self.option_labels[o]
 
     def nearest_region(self, lat: float, lon: float) -> int:
         """Index of the region whose centroid is closest, -1 when the scenario has none."""

@@ -12,6 +12,7 @@ adding a function.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -26,6 +27,7 @@ __all__ = [
     "Term",
     "cost_term",
     "eta_term",
+    "concat_scores",
     "late_risk_term",
     "lateness_term",
     "load_term",
@@ -55,10 +57,30 @@ class Scores:
                 return t
         raise KeyError(name)
 
+    @cached_property
+    def values_matrix(self) -> np.ndarray:
+        """float[T, C]: every term's values, one row per term (built once, for the record)."""
+        return np.stack([t.values for t in self.terms]) if self.terms else np.zeros((0, len(self.total)))
+
+    @cached_property
+    def contributions_matrix(self) -> np.ndarray:
+        """float[T, C]: every term's contributions, one row per term."""
+        return np.stack([t.contributions for t in self.terms]) if self.terms else np.zeros((0, len(self.total)))
+
+
+def _leg_sum(x: np.ndarray) -> np.ndarray:
+    """Sum over legs; with one leg per plan, the column itself (a sum of one value is that value)."""
+    return x[:, 0] if x.shape[1] == 1 else x.sum(axis=1)
+
+
+def _leg_max(x: np.ndarray) -> np.ndarray:
+    """Max over legs; with one leg per plan, the column itself."""
+    return x[:, 0] if x.shape[1] == 1 else x.max(axis=1)
+
 
 def cost_term(cs: CandidateSet, view: StateView, ctx: OrderContext, p: StrategyParams) -> Term:
     """Soft: what the shipments cost (carrier shipping + node handling), in USD."""
-    values = cs.leg_shipping_usd.sum(axis=1) + cs.leg_handling_usd.sum(axis=1)
+    values = _leg_sum(cs.leg_shipping_usd) + _leg_sum(cs.leg_handling_usd)
     return Term(
         "cost",
         "usd",
@@ -72,7 +94,7 @@ def cost_term(cs: CandidateSet, view: StateView, ctx: OrderContext, p: StrategyP
 
 def eta_term(cs: CandidateSet, view: StateView, ctx: OrderContext, p: StrategyParams) -> Term:
     """Soft: expected hours until the last leg arrives (pick queue + cut-off wait + transit)."""
-    values = cs.leg_eta_hours.max(axis=1)
+    values = _leg_max(cs.leg_eta_hours)
     return Term(
         "eta",
         "hours",
@@ -85,7 +107,7 @@ def eta_term(cs: CandidateSet, view: StateView, ctx: OrderContext, p: StrategyPa
 
 def lateness_term(cs: CandidateSet, view: StateView, ctx: OrderContext, p: StrategyParams) -> Term:
     """Soft: expected hours past the promise, weighted up by the customer's tier."""
-    values = np.maximum(cs.leg_eta_hours.max(axis=1) - ctx.promise_hours, 0.0)
+    values = np.maximum(_leg_max(cs.leg_eta_hours) - ctx.promise_hours, 0.0)
     w = p.late_hour_usd * ctx.tier_multiplier
     return Term(
         "lateness",
@@ -99,7 +121,8 @@ def lateness_term(cs: CandidateSet, view: StateView, ctx: OrderContext, p: Strat
 
 def late_risk_term(cs: CandidateSet, view: StateView, ctx: OrderContext, p: StrategyParams) -> Term:
     """Soft: probability that some leg misses the promise, weighted up by the tier."""
-    values = 1.0 - np.prod(1.0 - cs.leg_risk, axis=1)
+    # one leg: 1 - (1 - r) as the multi-leg formula computes it (not r itself: not bit-equal)
+    values = 1.0 - (1.0 - cs.leg_risk[:, 0] if cs.leg_risk.shape[1] == 1 else np.prod(1.0 - cs.leg_risk, axis=1))
     w = p.late_risk_usd * ctx.tier_multiplier
     return Term(
         "late_risk",
@@ -114,9 +137,14 @@ def late_risk_term(cs: CandidateSet, view: StateView, ctx: OrderContext, p: Stra
 
 def load_term(cs: CandidateSet, view: StateView, ctx: OrderContext, p: StrategyParams) -> Term:
     """Soft: load pressure, the squared share of a day's pick capacity already queued, per node used."""
-    n = np.where(cs.active, cs.leg_node, 0)
-    ratio = view.queue_orders[n] / (view.throughput_per_hour[n] * 24.0)
-    values = np.where(cs.active, ratio * ratio, 0.0).sum(axis=1)
+    if cs.leg_node.shape[1] == 1:  # single-node plans: no padding, one node each
+        n = cs.leg_node[:, 0]
+        ratio = view.queue_orders[n] / (view.throughput_per_hour[n] * 24.0)
+        values = ratio * ratio
+    else:
+        n = np.where(cs.active, cs.leg_node, 0)
+        ratio = view.queue_orders[n] / (view.throughput_per_hour[n] * 24.0)
+        values = np.where(cs.active, ratio * ratio, 0.0).sum(axis=1)
     return Term(
         "load",
         "load_ratio^2",
@@ -149,7 +177,36 @@ def score_candidates(
 ) -> Scores:
     """Every term for every candidate, and the total the optimizer minimises."""
     out = tuple(fn(cs, view, ctx, p) for fn in (terms or TERMS))
+    # Left to right from 0.0, as before; 0.0 + x == x, so starting from the first
+    # contribution (a copy, then in-place adds) gives the same bits with fewer arrays.
     total = np.zeros(len(cs))
-    for t in out:
-        total = total + t.contributions
+    if out:
+        total = out[0].contributions + 0.0
+        for t in out[1:]:
+            total += t.contributions
     return Scores(out, total)
+
+
+def concat_scores(parts: list[Scores]) -> Scores:
+    """Scores of concatenated candidate chunks (see :func:`router.candidates.concat_all`).
+
+    Every term is a per-candidate function of that candidate's legs only, and
+    padding legs are zeros that leave sums, maxima (values are >= 0) and products
+    (of 1 - 0) exactly unchanged, so scoring each chunk alone and concatenating
+    gives bit-identical values to scoring the concatenated set -- without
+    re-scoring earlier chunks every time a split size adds one.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    terms = tuple(
+        Term(
+            t.name,
+            t.unit,
+            np.concatenate([p.terms[i].values for p in parts]),
+            t.weight,
+            np.concatenate([p.terms[i].contributions for p in parts]),
+            t.justification,
+        )
+        for i, t in enumerate(parts[0].terms)
+    )
+    return Scores(terms, np.concatenate([p.total for p in parts]))

@@ -3,8 +3,10 @@
 Stock and reservations per node x SKU, node load (pick queue, throughput,
 closures), lane congestion and usage per node x option, weather per region.
 Every change goes through :meth:`LiveState.apply` (validated events) or the
-atomic :meth:`LiveState.try_reserve`; each bumps ``version``; ``content_hash``
-fingerprints the arrays so a decision record names exactly the state it saw.
+atomic :meth:`LiveState.try_reserve`; each bumps ``version``. A decision
+record names the state it saw by that version and by ``StateView.state_hash``,
+a content hash of exactly the slice the decision read (see :func:`view_hash`);
+``LiveState.content_hash`` still fingerprints every array of the whole state.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "StockSet",
     "WeatherUpdate",
     "parse_event",
+    "view_hash",
 ]
 
 HOURS_PER_DAY = 24.0
@@ -116,6 +119,41 @@ def parse_event(data: object) -> Event:
         raise pydantic_field_error(exc, InvalidEventError) from None
 
 
+def view_hash(
+    avail: np.ndarray,
+    queue_orders: np.ndarray,
+    throughput_per_hour: np.ndarray,
+    closed: np.ndarray,
+    closed_reason: tuple[str, ...],
+    congestion: np.ndarray,
+    lane_left: np.ndarray,
+    weather_node: np.ndarray,
+) -> str:
+    """blake2b (128 bit) of every number and reason a decision reads.
+
+    Why the view and not the whole state: the whole state (every SKU at every
+    node) changes with every reservation, so hashing it cost ~30 us per decision,
+    and it named data the decision never looked at. The view's hash is
+    recomputable from the record alone (``StateView.from_json(...).recompute_hash()``),
+    so a replay can check that its inputs are the ones the decision read.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    for arr, dtype in (
+        (avail, np.int64),
+        (queue_orders, np.float64),
+        (throughput_per_hour, np.float64),
+        (closed, np.bool_),
+        (congestion, np.float64),
+        (lane_left, np.float64),
+        (weather_node, np.float64),
+    ):
+        a = np.ascontiguousarray(arr, dtype=dtype)
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    h.update("\x1f".join(closed_reason).encode())
+    return h.hexdigest()
+
+
 @dataclass(frozen=True, eq=False)
 class StateView:
     """The slice of live state one routing decision reads (stored for replay).
@@ -132,7 +170,20 @@ class StateView:
     lane_left: np.ndarray  # float[N, O] shipments left today (inf = unlimited)
     weather_node: np.ndarray  # float[N] severity at the node's region
     version: int
-    state_hash: str
+    state_hash: str  # view_hash() of the fields above
+
+    def recompute_hash(self) -> str:
+        """:func:`view_hash` of this view's contents (equals ``state_hash`` unless they were altered)."""
+        return view_hash(
+            self.avail,
+            self.queue_orders,
+            self.throughput_per_hour,
+            self.closed,
+            self.closed_reason,
+            self.congestion,
+            self.lane_left,
+            self.weather_node,
+        )
 
     def to_json(self) -> dict:
         return {
@@ -192,6 +243,7 @@ class LiveState:
         self.weather_sched = np.zeros(r)
         self.clock_hours = 0.0
         self.version = 0
+        self._open_reasons = ("",) * n  # the closed_reason of a view when no node is closed
         self._hash: str | None = None
         self._hash_version = -1
         self.lock = threading.RLock()
@@ -248,28 +300,42 @@ class LiveState:
 
     # ------------------------------------------------------------------- views
     def view(self, sku_idx: np.ndarray) -> StateView:
-        """Copy the slice a decision needs: all nodes and lanes, the order's SKUs only."""
+        """Copy the slice a decision needs: all nodes and lanes, the order's SKUs only.
+
+        ``state_hash`` is :func:`view_hash` of the copied slice.
+        """
         net = self.network
         with self.lock:
             closed = self.closed_manual | self.closed_sched
-            reasons = tuple(
-                (self.closed_reason_manual[i] or self.closed_reason_sched[i] or "closed") if closed[i] else ""
-                for i in range(len(closed))
-            )
+            if closed.any():
+                reasons = tuple(
+                    (self.closed_reason_manual[i] or self.closed_reason_sched[i] or "closed") if c else ""
+                    for i, c in enumerate(closed.tolist())
+                )
+            else:
+                reasons = self._open_reasons
             weather = self.weather_manual + self.weather_sched
             wn = np.where(net.node_region >= 0, weather[net.node_region] if len(weather) else 0.0, 0.0)
-            return StateView(
-                avail=self.on_hand[:, sku_idx] - self.reserved[:, sku_idx],
-                queue_orders=self.queue_orders.copy(),
-                throughput_per_hour=self.throughput_per_hour.copy(),
-                closed=closed,
-                closed_reason=reasons,
-                congestion=net.lane_base_congestion * self.congestion_live * self.slow_sched,
-                lane_left=np.maximum(net.lane_daily_capacity - self.lane_used, 0.0),
-                weather_node=np.asarray(wn, dtype=float),
-                version=self.version,
-                state_hash=self.content_hash(),
-            )
+            avail = self.on_hand[:, sku_idx] - self.reserved[:, sku_idx]
+            queue = self.queue_orders.copy()
+            throughput = self.throughput_per_hour.copy()
+            congestion = net.lane_base_congestion * self.congestion_live * self.slow_sched
+            lane_left = np.maximum(net.lane_daily_capacity - self.lane_used, 0.0)
+            weather_node = np.asarray(wn, dtype=float)
+            version = self.version
+        return StateView(
+            avail=avail,
+            queue_orders=queue,
+            throughput_per_hour=throughput,
+            closed=closed,
+            closed_reason=reasons,
+            congestion=congestion,
+            lane_left=lane_left,
+            weather_node=weather_node,
+            version=version,
+            # hashed outside the lock: the view is a private copy by now
+            state_hash=view_hash(avail, queue, throughput, closed, reasons, congestion, lane_left, weather_node),
+        )
 
     def weather_at_region(self, region: int) -> float:
         if region < 0:
@@ -284,16 +350,22 @@ class LiveState:
         counts one shipment against the lane's daily capacity and one order in the
         node's pick queue.
         """
+        # Aggregate first: two allocations of one (node, sku) must fit together. A plan
+        # touches a handful of cells, so a dict beats a full N x K scratch array (the
+        # rest of the array is untouched, and reserved <= on_hand holds there already).
+        need: dict[tuple[int, int], int] = {}
+        for n, k, q in zip(np.asarray(node_idx).tolist(), np.asarray(sku_idx).tolist(), np.asarray(qty).tolist()):
+            need[(n, k)] = need.get((n, k), 0) + q
         with self.lock:
-            # Aggregate first: two allocations of one (node, sku) must fit together.
-            need = np.zeros_like(self.on_hand)
-            np.add.at(need, (node_idx, sku_idx), qty)
-            if np.any(self.on_hand - self.reserved - need < 0):
-                return False
+            on_hand, reserved = self.on_hand, self.reserved
+            for (n, k), q in need.items():
+                if on_hand[n, k] - reserved[n, k] - q < 0:
+                    return False
             for n, o in lanes:
                 if self.lane_used[n, o] + 1 > self.network.lane_daily_capacity[n, o]:
                     return False
-            self.reserved += need
+            for (n, k), q in need.items():
+                reserved[n, k] += q
             for n, o in lanes:
                 self.lane_used[n, o] += 1
             for n in {n for n, _ in lanes}:

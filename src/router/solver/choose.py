@@ -17,18 +17,18 @@ import numpy as np
 from router.candidates import (
     CandidateSet,
     OrderContext,
-    concat,
+    SplitSearch,
+    concat_all,
     from_units,
+    lane_metrics,
     line_feasibility,
     node_exclusions,
     single_candidates,
-    split_candidates,
-    split_cost_lower_bound,
     usable_options,
 )
 from router.network import Network
 from router.params import StrategyParams
-from router.scoring import Scores, score_candidates
+from router.scoring import Scores, concat_scores, score_candidates
 from router.state import StateView
 
 __all__ = ["build_split_problem", "scored_candidates"]
@@ -89,35 +89,60 @@ def scored_candidates(
     """All candidates of the order worth ranking, with every score term; may be empty.
 
     Split plans are enumerated only when no single node can serve the order or
-    when a lower bound on any split's cost could still beat the best single
-    plan on cost (the ``cheapest`` strategy) or on score (the optimizer); rule
-    strategies prefer fewer shipments, so they never pick a pruned split.
+    when a lower bound on a split's cost could still beat the best plan so far
+    on cost (the ``cheapest`` strategy) or on score (the optimizer); rule
+    strategies prefer fewer shipments, so they never pick a pruned split. See
+    :class:`~router.candidates.SplitSearch` for the bounds: a whole size is
+    skipped when its bound loses, and within a size, subsets whose own exact
+    linear cost and score bound lose are never materialised.
+
+    Each chunk (singles, then one chunk per split size) is scored once on its
+    own and the chunks are concatenated once at the end: scores are
+    per-candidate, so this equals re-scoring the growing set after every size.
     """
     usable = usable_options(net, view, ctx)
     node_ok, excluded = node_exclusions(net, view, ctx, params, usable, skus)
     line_ok = line_feasibility(view, ctx, params, node_ok)
-    cs = single_candidates(net, view, ctx, usable, line_ok, excluded)
+    lanes = lane_metrics(net, view, ctx)
+    cs = single_candidates(net, view, ctx, usable, line_ok, excluded, lanes)
     scores = score_candidates(cs, view, ctx, params)
     info: dict = {"name": "array-enumeration"}
     max_legs = min(params.max_splits, len(ctx.qty))
-    enumerated = []
-    for size in range(2, max_legs + 1):
-        # A plan of `size` shipments costs at least lb; skip the size when that cannot
-        # beat the best plan so far on cost (cheapest) nor on score (optimizer).
-        lb = split_cost_lower_bound(net, ctx, usable, line_ok, size)
-        if not np.isfinite(lb):
-            break
-        if len(cs):
-            best_cost = float(scores.term("cost").values.min())
-            best_score = float(scores.total.min())
-            if lb >= best_cost and params.cost_weight * lb + params.split_penalty_usd * (size - 1) >= best_score:
-                break
-        extra = split_candidates(net, view, ctx, params, usable, line_ok, excluded, size)
-        enumerated.append(size)
-        if len(extra):
-            cs = concat(cs, extra) if len(cs) else extra
-            scores = score_candidates(cs, view, ctx, params)
     if max_legs >= 2:
+        enumerated = []
+        chunks, chunk_scores = [cs], [scores]
+        have = len(cs)
+        best_cost = float(scores.term("cost").values.min()) if have else np.inf
+        best_score = float(scores.total.min()) if have else np.inf
+        search = SplitSearch(net, view, ctx, params, usable, line_ok, lanes)
+        for size in range(2, max_legs + 1):
+            # A plan of `size` shipments costs at least lb; skip the size when that cannot
+            # beat the best plan so far on cost (cheapest) nor on score (optimizer).
+            lb = search.cost_lower_bound(size)
+            if not np.isfinite(lb):
+                break
+            if have:
+                if lb >= best_cost and params.cost_weight * lb + params.split_penalty_usd * (size - 1) >= best_score:
+                    break
+                # The tighter bound (distinct nodes, ETA, risk, load) prunes most remaining sizes.
+                cost_lb, score_lb = search.size_bound(size)
+                if search.beaten(cost_lb, best_cost) and search.beaten(score_lb, best_score):
+                    break
+            extra = search.candidates(size, excluded, (best_cost, best_score) if have else None)
+            enumerated.append(size)
+            if len(extra):
+                extra_scores = score_candidates(extra, view, ctx, params)
+                chunks.append(extra)
+                chunk_scores.append(extra_scores)
+                have += len(extra)
+                best_cost = min(best_cost, float(extra_scores.term("cost").values.min()))
+                best_score = min(best_score, float(extra_scores.total.min()))
+        if len(chunks) > 1:
+            if len(chunks[0]) == 0:  # no single-node plan: the set starts with the first split chunk
+                chunks, chunk_scores = chunks[1:], chunk_scores[1:]
+            cs = concat_all(chunks)
+            cs.excluded = excluded
+            scores = concat_scores(chunk_scores)
         info["split_sizes_enumerated"] = enumerated
     cs.solver = info
     if len(cs) == 0:
