@@ -45,8 +45,9 @@ def test_rationale_numbers_are_the_numbers_the_solver_ranked(tiny_router):
     assert chosen["score"] == d.plan.score
     # the chosen plan is the best of the ranked list, and the record's top candidate is it
     assert all(ru["score"] >= chosen["score"] for ru in d.rationale["runners_up"])
-    assert d.record["candidates"][0]["factors"] == chosen["factors"]
-    assert [ru["factors"] for ru in d.rationale["runners_up"]] == [c["factors"] for c in d.record["candidates"][1:]]
+    assert d.record["candidates"][0]["score"] == chosen["score"]
+    assert [ru["score"] for ru in d.rationale["runners_up"]] == [c["score"] for c in d.record["candidates"][1:]]
+    assert [ru["score"] for ru in d.rationale["runners_up"]] == sorted(ru["score"] for ru in d.rationale["runners_up"])
     # the cost factor is the plan's own cost, leg by leg
     cost = next(f for f in chosen["factors"] if f["term"] == "cost")
     assert cost["value"] == pytest.approx(sum(l.shipping_cost_usd + l.handling_cost_usd for l in d.plan.legs), abs=1e-5)
@@ -258,3 +259,30 @@ def test_postgres_ledger_records_replays_and_never_oversells_across_threads(cloc
             assert r.ledger.verify().ok
         finally:
             r.close()
+
+
+def test_route_batch_validates_everything_first_and_rolls_back_on_ledger_failure(tiny_router):
+    r = tiny_router("split_needed")
+    good = [make_order(f"g{i}", [("SKU-C", 1)], dest={"region": "center"}) for i in range(3)]
+    bad = {**good[0].model_dump(mode="json"), "order_id": "bad", "lines": [{"sku": "NOPE", "qty": 1}]}
+    with pytest.raises(InvalidOrderError) as info:
+        r.route_batch([*good, bad])
+    assert info.value.field == "orders[3].lines[0].sku"
+    assert int(r.state.reserved.sum()) == 0 and r.ledger.count_decisions() == 0
+
+    class DownLedger:
+        def append_decisions(self, items):
+            raise OSError("disk full")
+
+        def close(self):
+            pass
+
+    real = r.ledger
+    r.ledger = DownLedger()
+    with pytest.raises(LedgerError, match="batch of 3 decisions not recorded: disk full"):
+        r.route_batch(good)
+    assert int(r.state.reserved.sum()) == 0 and r.failed_writes == 3
+    r.ledger = real
+    ds = r.route_batch(good)
+    assert [d.status for d in ds] == ["routed"] * 3 and real.count_decisions() == 3
+    assert sum(real.reserved_totals().values()) == 3

@@ -110,8 +110,8 @@ def test_every_decision_covers_each_line_never_oversells_and_explains_itself(wor
         assert abs(sum(f["contribution"] for f in factors) - d.plan.score) < 1e-4
         assert abs(next(f["value"] for f in factors if f["term"] == "cost") - d.plan.cost_usd) < 1e-6
         if d.strategy == "optimizer":
-            assert all(c["factors"] and sum(f["contribution"] for f in c["factors"]) >= d.plan.score - 1e-4
-                       for c in d.record["candidates"])
+            assert all(sum(f["contribution"] for f in ru["factors"]) >= d.plan.score - 1e-4
+                       for ru in d.rationale["runners_up"])
         # replay from the stored inputs gives the same decision
         assert router.replay(d.decision_id).matches
     # reservations never exceed on-hand, and the ledger agrees with the live state

@@ -343,25 +343,11 @@ class Router:
         LedgerError
             The ledger write failed; the reservation was released.
         """
-        t0 = time.perf_counter()
         order = self._validate(order)
         strategy = strategy or self.strategy
         get_strategy(strategy)
-        now = self.clock()
-        ctx = self._context(order, now)
-        view = self.state.view(ctx.sku_idx)
-        out = decide(self.network, view, ctx, self.params, self._skus, strategy, seed=self.seed)
         with self.state.lock:
-            alloc = self._reserve(out, ctx)
-            if alloc is None:
-                # Someone reserved the stock between our view and now: decide again on a
-                # fresh view while holding the lock, so this second answer cannot race.
-                view = self.state.view(ctx.sku_idx)
-                out = decide(self.network, view, ctx, self.params, self._skus, strategy, seed=self.seed)
-                alloc = self._reserve(out, ctx)
-                if alloc is None:  # pragma: no cover - impossible while the lock is held
-                    raise RouterError("reservation failed under the lock")
-            decision = self._build(order, now, ctx, view, out, t0)
+            decision, alloc = self._decide_and_reserve(order, strategy, time.perf_counter())
             if self.ledger is not None:
                 try:
                     self.ledger.append_decision(decision.record, self._allocations(alloc))
@@ -372,9 +358,51 @@ class Router:
                     raise LedgerError(f"decision {decision.decision_id} not recorded: {exc}") from exc
         return decision
 
+    def _decide_and_reserve(self, order: Order, strategy: str, t0: float):
+        """Decide on a view and reserve the plan; the caller holds the state lock (re-entrant)."""
+        now = self.clock()
+        ctx = self._context(order, now)
+        view = self.state.view(ctx.sku_idx)
+        out = decide(self.network, view, ctx, self.params, self._skus, strategy, seed=self.seed)
+        alloc = self._reserve(out, ctx)
+        if alloc is None:  # pragma: no cover - the view was taken under the same lock
+            raise RouterError("reservation failed under the lock")
+        return self._build(order, now, ctx, view, out, t0), alloc
+
     def route_batch(self, orders: Iterable[Order | dict], *, strategy: str | None = None) -> list[Decision]:
-        """Route orders one after the other (each sees the reservations of those before it)."""
-        return [self.route(o, strategy=strategy) for o in orders]
+        """Route orders one after the other and record them in one ledger transaction.
+
+        Each order sees the reservations of those before it. Every order is validated
+        before any is routed, so one bad order changes nothing (InvalidOrderError names
+        it by position: ``orders[3].lines[0].sku``). If the ledger write fails, every
+        reservation of the batch is released and LedgerError is raised.
+        """
+        validated = []
+        for i, o in enumerate(orders):
+            try:
+                validated.append(self._validate(o))
+            except InvalidOrderError as exc:
+                raise InvalidOrderError(f"orders[{i}].{exc.field}", exc.reason) from None
+        strategy = strategy or self.strategy
+        get_strategy(strategy)
+        decisions, allocs = [], []
+        with self.state.lock:
+            try:
+                for order in validated:
+                    d, a = self._decide_and_reserve(order, strategy, time.perf_counter())
+                    decisions.append(d)
+                    allocs.append(a)
+                if self.ledger is not None and decisions:
+                    self.ledger.append_decisions([(d.record, self._allocations(a)) for d, a in zip(decisions, allocs)])
+                    self.recorded += len(decisions)
+            except Exception as exc:
+                for a in allocs:
+                    self.state.release(*a)
+                if self.ledger is not None and not isinstance(exc, RouterError):
+                    self.failed_writes += len(decisions)
+                    raise LedgerError(f"batch of {len(decisions)} decisions not recorded: {exc}") from exc
+                raise
+        return decisions
 
     def _legs(self, out: Outcome) -> list[tuple[int, int, np.ndarray]]:
         c = int(out.ranking[0])
@@ -473,7 +501,8 @@ class Router:
                     for n, o, u in zip(all_nodes[r], all_opts[r], all_units[r])
                     if n >= 0
                 ],
-                "factors": factors[r],
+                # the factors of these plans are in the rationale (chosen, runners_up): stored once
+                "score": sum(f["contribution"] for f in factors[r]),
             }
             for r in range(len(top_idx))
         ]

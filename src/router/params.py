@@ -24,7 +24,7 @@ class StrategyParams(BaseModel):
     max_candidate_nodes: int = Field(
         default=12, ge=1, le=500, description="nodes considered per order, nearest first"
     )
-    top_k: int = Field(default=5, ge=1, le=50, description="runners-up kept in the decision record")
+    top_k: int = Field(default=3, ge=1, le=50, description="plans kept in the decision record: the chosen one and its runners-up")
     safety_stock_units: int = Field(default=0, ge=0, description="units per node and SKU never promised")
     excluded_nodes: tuple[str, ...] = Field(default=(), description="nodes never used")
 

@@ -181,5 +181,4 @@ def build_rationale(
         "runners_up": runners,
         "excluded": list(cs.excluded),
         "candidates_considered": int(len(cs)),
-        "term_definitions": {t.name: t.justification for t in scores.terms},
     }

@@ -188,13 +188,18 @@ class StateView:
     def to_json(self) -> dict:
         return {
             "avail": self.avail.tolist(),
+            "n_options": int(self.congestion.shape[1]),
             "queue_orders": self.queue_orders.tolist(),
             "throughput_per_hour": self.throughput_per_hour.tolist(),
             "closed": self.closed.tolist(),
             "closed_reason": list(self.closed_reason),
-            "congestion": self.congestion.tolist(),
+            # The common cases are stored as null: no congestion anywhere (all 1.0), no
+            # daily lane limit anywhere (all infinite); this halves a calm record's inputs.
+            "congestion": None if bool((self.congestion == 1.0).all()) else self.congestion.tolist(),
             # JSON has no infinity: -1 stands for "no daily limit"
-            "lane_left": np.where(np.isinf(self.lane_left), -1.0, self.lane_left).tolist(),
+            "lane_left": None
+            if bool(np.isinf(self.lane_left).all())
+            else np.where(np.isinf(self.lane_left), -1.0, self.lane_left).tolist(),
             "weather_node": self.weather_node.tolist(),
             "version": self.version,
             "state_hash": self.state_hash,
@@ -208,12 +213,20 @@ class StateView:
             throughput_per_hour=np.asarray(data["throughput_per_hour"], dtype=float),
             closed=np.asarray(data["closed"], dtype=bool),
             closed_reason=tuple(data["closed_reason"]),
-            congestion=np.asarray(data["congestion"], dtype=float),
-            lane_left=np.where(np.asarray(data["lane_left"], dtype=float) < 0, np.inf, np.asarray(data["lane_left"], dtype=float)),
+            congestion=_grid(data["congestion"], len(data["queue_orders"]), data, 1.0),
+            lane_left=_grid(data["lane_left"], len(data["queue_orders"]), data, np.inf, negative_is_inf=True),
             weather_node=np.asarray(data["weather_node"], dtype=float),
             version=int(data["version"]),
             state_hash=str(data["state_hash"]),
         )
+
+
+def _grid(value, n_nodes: int, data: dict, fill: float, *, negative_is_inf: bool = False) -> np.ndarray:
+    """A node x option array from its JSON form; null stands for 'fill everywhere'."""
+    if value is None:
+        return np.full((n_nodes, int(data.get("n_options", 0)) or 1), fill, dtype=float)
+    arr = np.asarray(value, dtype=float)
+    return np.where(arr < 0, np.inf, arr) if negative_is_inf else arr
 
 
 class LiveState:

@@ -15,6 +15,8 @@ cheap round trips and one commit.
 
 from __future__ import annotations
 
+import sqlite3
+
 import logging
 import os
 import threading
@@ -58,6 +60,13 @@ _INSERT_ENTRY = entries.insert()
 _INSERT_RESERVATION = reservations.insert()
 _SELECT_HEAD = select(entries.c.hash).order_by(entries.c.seq.desc()).limit(1)
 _PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+# The same statements as plain SQL for the SQLite driver fast path (see SqlLedger._sqlite_append).
+_SQLITE_HEAD = f"SELECT hash FROM {entries.name} ORDER BY seq DESC LIMIT 1"
+_SQLITE_INSERT_ENTRY = (
+    f"INSERT INTO {entries.name} (kind, entry_id, decision_id, created_at, body, prev_hash, hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_INSERT_RESERVATION = f"INSERT INTO {reservations.name} (decision_id, node_id, sku, qty) VALUES (?, ?, ?, ?)"
 
 _T = TypeVar("_T")
 
@@ -226,6 +235,9 @@ class SqlLedger(DecisionLedger):
             else f"batch of {len(pending)} decisions"
         )
 
+        if not self._is_postgres:
+            return self._sqlite_append(what, pending, reservation_rows)
+
         def write(conn: Connection, head: str) -> list[str]:
             hashes = _insert_entries(conn, head, pending)
             if reservation_rows:
@@ -233,6 +245,58 @@ class SqlLedger(DecisionLedger):
             return hashes
 
         return self._write(what, write)
+
+    def _sqlite_append(self, what: str, pending: list[_Entry], reservation_rows: list[dict[str, Any]]) -> list[str]:
+        """The decision write on SQLite, through the driver connection SQLAlchemy opened.
+
+        Why: route() commits one decision per call, and at ~0.1 ms of SQL work the
+        Core statement machinery (compile cache lookups, events, result objects) cost
+        as much again. Same transaction, same statements, same chain lock
+        (BEGIN IMMEDIATE) as :meth:`_write`; the tables are SQLAlchemy's.
+        """
+        with self._write_lock:
+            self._check_open()
+            if self._write_conn is None:
+                try:
+                    self._write_conn = self._engine.connect()
+                except SQLAlchemyError as exc:
+                    raise LedgerError(f"{what} not recorded: {_db_message(exc)}") from exc
+            raw = self._write_conn.connection.driver_connection
+            cur = raw.cursor()
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    row = cur.execute(_SQLITE_HEAD).fetchone()
+                    prev = row[0] if row else GENESIS_HASH
+                    rows = []
+                    for entry in pending:
+                        digest = entry_hash(prev, entry.kind, entry.entry_id, entry.body)
+                        rows.append(
+                            (entry.kind, entry.entry_id, entry.decision_id, entry.created_at,
+                             entry.body.decode(), prev, digest)
+                        )
+                        prev = digest
+                    cur.executemany(_SQLITE_INSERT_ENTRY, rows)
+                    if reservation_rows:
+                        cur.executemany(
+                            _SQLITE_INSERT_RESERVATION,
+                            [(r["decision_id"], r["node_id"], r["sku"], r["qty"]) for r in reservation_rows],
+                        )
+                    cur.execute("COMMIT")
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                return [r[6] for r in rows]
+            except sqlite3.IntegrityError as exc:
+                raise LedgerError(
+                    f"{what} not recorded: rejected by the database, most likely an id that "
+                    f"is already in the ledger ({exc})"
+                ) from exc
+            except sqlite3.Error as exc:
+                self._drop_write_conn()
+                raise LedgerError(f"{what} not recorded: {exc}") from exc
+            finally:
+                cur.close()
 
     def append_override(
         self, decision_id: str, *, actor: str, reason: str, body: dict, created_at: str
