@@ -178,10 +178,13 @@ def demo(
     # Show one decision where the optimizer chose differently from the nearest node.
     shown = None
     if "optimizer" in by_name and "nearest" in by_name:
+        # the one where the optimizer's choice cut the late risk of the nearest node's most
+        best_gain = -1.0
         for d_opt, d_near in zip(by_name["optimizer"]["decisions"], by_name["nearest"]["decisions"]):
             if d_opt.plan and d_near.plan and d_opt.rationale["chosen"]["plan"] != d_near.rationale["chosen"]["plan"]:
-                shown = d_opt
-                break
+                gain = d_near.plan.late_risk - d_opt.plan.late_risk
+                if gain > best_gain:
+                    shown, best_gain = d_opt, gain
     if shown is None:
         shown = results[-1]["decisions"][0]
     console.print(f"\n[bold]One decision[/bold] ({shown.strategy}, order {shown.order_id}, id {shown.decision_id}):")

@@ -554,6 +554,7 @@ class Router:
                 strategy_rule=strat.rule if strat else "candidate generation order",
                 top_k=params.top_k,
                 factors=top_factors,
+                queue_orders=view.queue_orders,
             )
             status = "routed"
             top = self._top_candidates(out, top_idx, top_factors)

@@ -116,6 +116,7 @@ def build_rationale(
     strategy_rule: str,
     top_k: int,
     factors: list[list[dict]] | None = None,
+    queue_orders: np.ndarray | None = None,
 ) -> dict:
     """The rationale dict; ``factors`` may pass in ``factors_for(scores, ranking[:top_k])``
     when the caller needs them too (the engine's top-K candidates), to compute them once."""
@@ -147,9 +148,10 @@ def build_rationale(
                 qc = float(cs.leg_queue_hours[chosen].max())
                 if qa - qc > 0.25:
                     n_alt = int(cs.leg_node[alt][np.argmax(cs.leg_queue_hours[alt])])
-                    why += (
-                        f" ({net.node_ids[n_alt]} pick queue est. +{(qa - qc) * 60:.0f} min)"
-                    )
+                    extra = qa - qc
+                    wait = f"+{extra * 60:.0f} min" if extra < 2.0 else f"+{extra:.1f} h"
+                    queued = f" {queue_orders[n_alt]:.0f} orders," if queue_orders is not None else ""
+                    why += f" ({net.node_ids[n_alt]} pick queue{queued} est. {wait})"
             if deltas[worst_term] < -0.005:
                 w = scores.term(worst_term)
                 sign = "+" if w.values[chosen] >= w.values[alt] else "-"
