@@ -314,3 +314,25 @@ def test_generator_is_deterministic_for_national(tmp_path: Path) -> None:
     assert text == (SCENARIOS / "national.yaml").read_text(encoding="utf-8"), (
         "scenarios/national.yaml is stale: run python scripts/build_scenarios.py"
     )
+
+
+def test_extends_merges_mappings_and_replaces_lists(tmp_path):
+    from router.errors import ScenarioError
+    from router.scenario import load_scenario
+
+    base = load_scenario(SCENARIOS / "national.yaml")
+    peak = load_scenario(SCENARIOS / "national_peak.yaml")
+    assert peak.name == "national_peak" and peak.disruptions == ()
+    assert [(p.start_hour, p.multiplier) for p in peak.demand.peaks] == [(48.0, 10.0)]
+    # untouched fields of a merged mapping come from the base
+    assert peak.demand.orders_per_day == base.demand.orders_per_day
+    assert peak.demand.tier_mix == base.demand.tier_mix
+    assert [n.id for n in peak.nodes] == [n.id for n in base.nodes]
+
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\nname: a\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\nname: b\n")
+    with pytest.raises(ScenarioError, match="cycle"):
+        load_scenario(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("extends: missing.yaml\nname: c\n")
+    with pytest.raises(ScenarioError, match="no such scenario file"):
+        load_scenario(tmp_path / "c.yaml")

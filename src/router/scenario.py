@@ -274,12 +274,19 @@ def parse_scenario(data: object, *, source: str | None = None) -> Scenario:
     return Scenario(spec, Path(source) if source else None)
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario YAML file.
+def _merge(base: dict, override: dict) -> dict:
+    """Mappings merge key by key; anything else (lists included) is replaced whole."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
-    Raises :class:`~router.errors.ScenarioError` naming the file and the field.
-    """
-    path = Path(path)
+
+def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> object:
+    """Parse one YAML file, resolving ``extends: other.yaml`` (relative to the file)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -290,6 +297,31 @@ def load_scenario(path: str | Path) -> Scenario:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<file>"
         raise ScenarioError(where, f"not valid YAML: {getattr(exc, 'problem', exc)}", source=str(path)) from None
-    scenario = parse_scenario(data, source=str(path))
+    if isinstance(data, dict) and "extends" in data:
+        # A variant names its base and overrides only what differs (e.g. the same
+        # network with another demand peak or disruption): no copy to drift apart.
+        base_name = data.pop("extends")
+        if not isinstance(base_name, str) or not base_name:
+            raise ScenarioError("extends", "must name a scenario file, relative to this one", source=str(path))
+        base_path = (path.parent / base_name).resolve()
+        if base_path in chain or base_path == path.resolve():
+            raise ScenarioError("extends", f"{base_name!r} extends itself (a cycle)", source=str(path))
+        base = _read_yaml(base_path, chain + (path.resolve(),))
+        if not isinstance(base, dict):
+            raise ScenarioError("<root>", "a scenario must be a mapping of fields", source=str(base_path))
+        data = _merge(base, data)
+    return data
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario YAML file.
+
+    A file may start from another with ``extends: base.yaml`` and override fields:
+    mappings merge key by key, lists and values replace the base's.
+
+    Raises :class:`~router.errors.ScenarioError` naming the file and the field.
+    """
+    path = Path(path)
+    scenario = parse_scenario(_read_yaml(path), source=str(path))
     scenario.path = path
     return scenario
