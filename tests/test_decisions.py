@@ -286,3 +286,18 @@ def test_route_batch_validates_everything_first_and_rolls_back_on_ledger_failure
     ds = r.route_batch(good)
     assert [d.status for d in ds] == ["routed"] * 3 and real.count_decisions() == 3
     assert sum(real.reserved_totals().values()) == 3
+
+
+def test_explain_false_routes_identically_without_a_rationale(tiny_router):
+    a = tiny_router("tiers_and_storm", ledger=False)
+    b = tiny_router("tiers_and_storm", ledger=False)
+    for i, tier in enumerate(["standard", "plus", "vip"]):
+        o = make_order(f"x{i}", [("SKU-1", 1), ("SKU-2", 2)], tier=tier, dest={"region": "north"})
+        full, lean = a.route(o), b.route(o, explain=False)
+        assert lean.record["chosen"] == full.record["chosen"]
+        assert lean.plan == full.plan and lean.rationale == {} and lean.sentence == ""
+    assert np.array_equal(a.state.reserved, b.state.reserved)
+    # with a ledger the record is always complete
+    c = tiny_router("tiers_and_storm")
+    d = c.route(make_order("y", [("SKU-1", 1)]), explain=False)
+    assert d.rationale["chosen"] and c.ledger.get_decision(d.decision_id)["inputs"]

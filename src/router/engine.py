@@ -65,7 +65,7 @@ class Decision:
 
     @property
     def sentence(self) -> str:
-        return self.rationale["sentence"]
+        return self.rationale.get("sentence", "")
 
     @cached_property
     def plan(self) -> Plan | None:
@@ -332,8 +332,12 @@ class Router:
         )
 
     # --------------------------------------------------------------- routing
-    def route(self, order: Order | dict, *, strategy: str | None = None) -> Decision:
+    def route(self, order: Order | dict, *, strategy: str | None = None, explain: bool = True) -> Decision:
         """Choose, reserve and record a plan for one order.
+
+        ``explain=False`` skips the rationale and the full record (plan and status
+        only) when no ledger is configured: for simulations that only need the plan.
+        With a ledger every decision is fully recorded regardless.
 
         Raises
         ------
@@ -347,7 +351,9 @@ class Router:
         strategy = strategy or self.strategy
         get_strategy(strategy)
         with self.state.lock:
-            decision, alloc = self._decide_and_reserve(order, strategy, time.perf_counter())
+            decision, alloc = self._decide_and_reserve(
+                order, strategy, time.perf_counter(), explain or self.ledger is not None
+            )
             if self.ledger is not None:
                 try:
                     self.ledger.append_decision(decision.record, self._allocations(alloc))
@@ -358,7 +364,7 @@ class Router:
                     raise LedgerError(f"decision {decision.decision_id} not recorded: {exc}") from exc
         return decision
 
-    def _decide_and_reserve(self, order: Order, strategy: str, t0: float):
+    def _decide_and_reserve(self, order: Order, strategy: str, t0: float, explain: bool = True):
         """Decide on a view and reserve the plan; the caller holds the state lock (re-entrant)."""
         now = self.clock()
         ctx = self._context(order, now)
@@ -367,6 +373,8 @@ class Router:
         alloc = self._reserve(out, ctx)
         if alloc is None:  # pragma: no cover - the view was taken under the same lock
             raise RouterError("reservation failed under the lock")
+        if not explain:
+            return self._build_lean(order, now, ctx, out, t0), alloc
         return self._build(order, now, ctx, view, out, t0), alloc
 
     def route_batch(self, orders: Iterable[Order | dict], *, strategy: str | None = None) -> list[Decision]:
@@ -530,6 +538,31 @@ class Router:
             for leg in d["legs"]
         )
         return Plan.model_construct(**{**d, "legs": legs})
+
+    def _build_lean(self, order: Order, now: datetime, ctx: OrderContext, out: Outcome, t0: float) -> Decision:
+        """Plan and status only: no rationale, no inputs (nothing will be reviewed or replayed)."""
+        chosen_dict = self._plan_dict(out, ctx, int(out.ranking[0])) if len(out.ranking) else None
+        latency_ms = (time.perf_counter() - t0) * 1000.0
+        record = {
+            "schema": RECORD_SCHEMA + "-lean",
+            "decision_id": uuid.uuid4().hex,
+            "order_id": order.order_id,
+            "created_at": now.isoformat(),
+            "status": "routed" if chosen_dict else "unfulfillable",
+            "strategy": {"name": out.strategy, "requested": out.fallback["requested"]},
+            "chosen": chosen_dict,
+            "fallback": out.fallback,
+            "latency_ms": round(latency_ms, 4),
+        }
+        return Decision(
+            decision_id=record["decision_id"],
+            order_id=order.order_id,
+            status=record["status"],
+            strategy=out.strategy,
+            rationale={},
+            record=record,
+            latency_ms=latency_ms,
+        )
 
     def _build(
         self, order: Order, now: datetime, ctx: OrderContext, view: StateView, out: Outcome, t0: float

@@ -242,7 +242,8 @@ class Simulation:
         self.world.advance(hours)
         self._now = order.created_at
         t1 = time.perf_counter()
-        decision = self.router.route(order)
+        # Without a ledger nobody will review these decisions: skip the rationale.
+        decision = self.router.route(order, explain=self.ledger is not None)
         t2 = time.perf_counter()
         self.decision_ids.append(decision.decision_id)
         # The record's chosen plan is the plain dict the engine recorded (decision record

@@ -1,0 +1,116 @@
+"""Simulated orders per second, routing included, on a month of the national scenario.
+
+Side by side in one run, on the same arrivals (common random numbers):
+the `optimizer` strategy against `nearest` (the cheapest strategy to rank, a floor for
+the engine's per-order cost). Both go through the real engine, and the simulator adds its
+hidden world process. Figures per run:
+
+* orders/s = routed orders / (routing + world seconds), the simulator's own split;
+* decisions/s = routed orders / routing seconds;
+* order generation (pydantic Orders drawn from the demand process) is timed apart.
+
+Target (from the issue): >= 3,000 orders/s with `optimizer` on this 2-core machine, so
+that a 1M-order month runs in about 5 minutes.
+
+    python benchmarks/simulation.py            # 30 days of national (about 600k orders)
+    python benchmarks/simulation.py --quick    # 12 hours (about 10k orders)
+    python benchmarks/simulation.py --days 3 --strategies optimizer
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+from router.scenario import load_scenario  # noqa: E402
+from router.simulation import kpis, simulate  # noqa: E402
+
+TARGET_ORDERS_PER_S = 3_000.0
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="12 simulated hours instead of 30 days")
+    ap.add_argument("--days", type=float, default=None, help="simulated days (default 30; --quick 0.5)")
+    ap.add_argument("--scenario", default="national", help="name in scenarios/")
+    ap.add_argument("--strategies", default="optimizer,nearest", help="comma-separated")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+    days = args.days if args.days is not None else (0.5 if args.quick else 30.0)
+    scenario = load_scenario(ROOT / "scenarios" / f"{args.scenario}.yaml")
+    rows = []
+    for strategy in [s for s in args.strategies.split(",") if s]:
+        last = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            now = time.perf_counter()
+            if now - last[0] > 5.0 or done == total:
+                last[0] = now
+                print(f"  {strategy}: {done:,}/{total:,} orders", file=sys.stderr)
+
+        t0 = time.perf_counter()
+        result = simulate(scenario, strategy, seed=args.seed, horizon_hours=24.0 * days, progress=progress)
+        wall = time.perf_counter() - t0
+        k = kpis(result)
+        t = k["timing"]
+        rows.append(
+            {
+                "strategy": strategy,
+                "orders": int(k["overall"]["orders"]),
+                "orders_per_s": round(t["orders_per_s"], 1),
+                "decisions_per_s": round(t["decisions_per_s"], 1),
+                "routing_ms_per_order": round(t["routing_ms_per_order"], 4),
+                "world_ms_per_order": round(t["world_ms_per_order"], 4),
+                "generate_s": round(t["generate_s"], 2),
+                "wall_s": round(wall, 1),
+                "on_time_rate": k["overall"]["on_time_rate"],
+                "cost_per_order_usd": k["overall"]["cost_per_order_usd"],
+            }
+        )
+    print()
+    print(f"{'strategy':10s} {'orders':>9s} {'orders/s':>9s} {'decisions/s':>12s} {'route ms':>9s} {'world ms':>9s} {'wall s':>8s}")
+    for r in rows:
+        print(
+            f"{r['strategy']:10s} {r['orders']:9,d} {r['orders_per_s']:9,.0f} {r['decisions_per_s']:12,.0f} "
+            f"{r['routing_ms_per_order']:9.3f} {r['world_ms_per_order']:9.3f} {r['wall_s']:8.1f}"
+        )
+    opt = next((r for r in rows if r["strategy"] == "optimizer"), None)
+    print(
+        json.dumps(
+            {
+                "bench": "simulation",
+                "scenario": args.scenario,
+                "days": days,
+                "seed": args.seed,
+                "machine": machine(),
+                "results": rows,
+                "target_orders_per_s": TARGET_ORDERS_PER_S,
+                "optimizer_target_met": bool(opt and opt["orders_per_s"] >= TARGET_ORDERS_PER_S),
+                "million_orders_minutes": round(1e6 / opt["orders_per_s"] / 60.0, 1) if opt else None,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
