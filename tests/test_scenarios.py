@@ -323,9 +323,10 @@ def test_extends_merges_mappings_and_replaces_lists(tmp_path):
     base = load_scenario(SCENARIOS / "national.yaml")
     peak = load_scenario(SCENARIOS / "national_peak.yaml")
     assert peak.name == "national_peak" and peak.disruptions == ()
-    assert [(p.start_hour, p.multiplier) for p in peak.demand.peaks] == [(48.0, 10.0)]
-    # untouched fields of a merged mapping come from the base
-    assert peak.demand.orders_per_day == base.demand.orders_per_day
+    assert [(p.start_hour, p.multiplier) for p in peak.demand.peaks] == [(8.0, 10.0)]
+    # two levels of extends; untouched fields of a merged mapping come from the base
+    assert peak.demand.orders_per_day == 4000
+    assert peak.demand.hourly_profile == base.demand.hourly_profile
     assert peak.demand.tier_mix == base.demand.tier_mix
     assert [n.id for n in peak.nodes] == [n.id for n in base.nodes]
 
