@@ -500,6 +500,7 @@ class Router:
         all_opts = cs.leg_opt[top_idx].tolist()
         all_units = cs.leg_units[top_idx].tolist()
         all_src = cs.source[top_idx].tolist()
+        totals = round6(out.scores.total[top_idx]).tolist()
         return [
             {
                 "rank": r + 1,
@@ -510,7 +511,7 @@ class Router:
                     if n >= 0
                 ],
                 # the factors of these plans are in the rationale (chosen, runners_up): stored once
-                "score": sum(f["contribution"] for f in factors[r]),
+                "score": totals[r],
             }
             for r in range(len(top_idx))
         ]
