@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the case's mapping onto our model liv
 
 import nextmv_case as nc  # noqa: E402
 
-from router import Order, Router  # noqa: E402
+from router import Router  # noqa: E402
 from router.scenario import parse_scenario  # noqa: E402
 
 
@@ -32,15 +32,7 @@ def main() -> None:
         print(json.dumps({"bench": "nextmv", "skipped": "../shared/data/nextmv_order_fulfillment is absent"}))
         return
     sc = parse_scenario(nc.nextmv_scenario_dict())
-    order = Order.model_validate(
-        {
-            "order_id": "nextmv-1",
-            "customer": {"customer_id": "peer"},
-            "destination": {"region": "dest"},
-            "lines": [{"sku": s, "qty": q} for s, q in nc.nextmv_order_qty().items()],
-            "created_at": "2026-11-02T00:00:00Z",
-        }
-    )
+    order = nc.nextmv_order()
     times = []
     for _ in range(1 if args.quick else 20):
         router = Router(sc, ledger=None)

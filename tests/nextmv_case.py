@@ -273,3 +273,18 @@ def cost_parts(problem: SplitProblem, units: np.ndarray) -> tuple[float, float]:
         handling += parts["unit_usd"]
         delivery += usd - parts["unit_usd"]
     return delivery, handling
+
+
+def nextmv_order():
+    """The peer's order as one of our Orders (destination: the region ``dest``)."""
+    from router import Order
+
+    return Order.model_validate(
+        {
+            "order_id": "nextmv-1",
+            "customer": {"customer_id": "peer"},
+            "destination": {"region": "dest"},
+            "lines": [{"sku": s, "qty": q} for s, q in nextmv_order_qty().items()],
+            "created_at": "2026-11-02T00:00:00Z",
+        }
+    )

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 import nextmv_case as nc
-from router import Order
 from router.engine import Router
 from router.scenario import parse_scenario
 
@@ -17,15 +16,7 @@ pytestmark = pytest.mark.skipif(not nc.data_available(), reason="../shared/data/
 def _route():
     sc = parse_scenario(nc.nextmv_scenario_dict())
     router = Router(sc, ledger="sqlite://")
-    order = Order.model_validate(
-        {
-            "order_id": "nextmv-1",
-            "customer": {"customer_id": "peer"},
-            "destination": {"region": "dest"},
-            "lines": [{"sku": s, "qty": q} for s, q in nc.nextmv_order_qty().items()],
-            "created_at": "2026-11-02T00:00:00Z",
-        }
-    )
+    order = nc.nextmv_order()
     return sc, router, router.route(order)
 
 
