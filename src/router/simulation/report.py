@@ -62,7 +62,7 @@ SUMMARY_METRICS: tuple[tuple[str, str, str], ...] = (
     ("mean_delivery_hours", "mean h", "hours"),
     ("p95_delivery_hours", "p95 h", "hours"),
     ("late_orders", "late", "count"),
-    ("unfulfilled_lines", "unfilled lines", "count"),
+    ("unfulfilled_lines", "unfilled", "count"),
     ("decisions_per_s", "dec/s", "speed"),
 )
 
@@ -189,8 +189,11 @@ def kpis_table(results: Sequence[SweepResult]) -> pd.DataFrame:
 # ---------------------------------------------------------------------------- formatting
 
 
-def format_estimate(mean: float, half: float, kind: str) -> str:
-    """``mean ± half`` in the unit of ``kind`` (see :data:`SUMMARY_METRICS`); no ``±`` when half is NaN."""
+def format_estimate(mean: float, half: float, kind: str, sep: str = " ± ") -> str:
+    """``mean ± half`` in the unit of ``kind`` (see :data:`SUMMARY_METRICS`); no ``±`` when half is NaN.
+
+    ``sep`` goes between the two (``"\\n± "`` stacks them in a narrow table cell).
+    """
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "-"
     has_ci = half is not None and not math.isnan(half)
@@ -206,7 +209,7 @@ def format_estimate(mean: float, half: float, kind: str) -> str:
         body, pm = f"{mean:.1f}", f"{half:.1f}" if has_ci else ""
     else:  # speed: a wall-clock figure, shown whole
         body, pm = f"{mean:,.0f}", f"{half:,.0f}" if has_ci else ""
-    return f"{body} ± {pm}" if has_ci else body
+    return f"{body}{sep}{pm}" if has_ci else body
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], right_from: int = 1) -> str:
@@ -253,8 +256,13 @@ def _save(fig: Figure, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def _yerr(half: Sequence[float]) -> np.ndarray:
-    return np.nan_to_num(np.asarray(half, dtype=float), nan=0.0)
+def _yerr(half: Sequence[float], mean: Sequence[float] | None = None, top: float = 100.0) -> np.ndarray:
+    """Error bar lengths; with ``mean``, clipped to [0, top] (a rate's interval can overshoot 0 % or 100 %)."""
+    h = np.nan_to_num(np.asarray(half, dtype=float), nan=0.0)
+    if mean is None:
+        return h
+    m = np.nan_to_num(np.asarray(mean, dtype=float), nan=0.0)
+    return np.vstack([np.minimum(h, m), np.minimum(h, np.maximum(top - m, 0.0))])
 
 
 def _strategies(results: Sequence[SweepResult]) -> list[str]:
@@ -282,12 +290,13 @@ def _plot_on_time_and_cost(summary: pd.DataFrame, strategies: list[str], scenari
                 x + (s - (len(scenarios) - 1) / 2) * width,
                 np.nan_to_num(mean),
                 width,
-                yerr=_yerr(half),
+                yerr=_yerr(half, mean) if key == "on_time_rate" else _yerr(half),
                 capsize=4,
                 label=scenario,
                 color=f"C{s}",
             )
-            ax.bar_label(bars, labels=[f"{m:.1f}" if key == "on_time_rate" else f"${m:.2f}" for m in mean], padding=2, fontsize=8)
+            labels = [f"{m:.1f}" if key == "on_time_rate" else f"${m:.2f}" for m in mean]
+            ax.bar_label(bars, labels=labels, padding=2, fontsize=8)
         ax.set_xticks(x, strategies)
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
@@ -310,11 +319,12 @@ def _plot_on_time_by_tier(tiers: pd.DataFrame, strategies: list[str], scenarios:
         x = np.arange(len(names))
         for k, strategy in enumerate(strategies):
             sub = rows[rows["strategy"] == strategy].set_index("tier").reindex(names)
+            mean = 100 * sub["on_time_rate_mean"].to_numpy(dtype=float)
             ax.bar(
                 x + (k - (len(strategies) - 1) / 2) * width,
-                100 * np.nan_to_num(sub["on_time_rate_mean"].to_numpy(dtype=float)),
+                np.nan_to_num(mean),
                 width,
-                yerr=100 * _yerr(sub["on_time_rate_ci95"].to_numpy(dtype=float)),
+                yerr=_yerr(100 * sub["on_time_rate_ci95"].to_numpy(dtype=float), mean),
                 capsize=3,
                 label=strategy,
                 color=f"C{k}",
@@ -322,19 +332,24 @@ def _plot_on_time_by_tier(tiers: pd.DataFrame, strategies: list[str], scenarios:
         ax.set_xticks(x, names)
         ax.set_ylim(0, 105)
         ax.set_ylabel("on-time rate (%)")
-        ax.set_title(f"{scenario}: on-time rate by tier")
+        ax.set_title(f"{scenario}: on-time rate by tier (95 % CI, clipped to 0-100 %)")
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     _save(fig, path)
 
 
 def _utilisation(group: Sequence[SweepResult], max_bins: int = 240) -> tuple[np.ndarray, float]:
-    """Mean over seeds of picks per hour / capacity, float[N, B], in bins of ``hours`` each."""
+    """Mean over seeds of picks per hour / capacity: (float[N, B], hours per bin).
+
+    Long runs are averaged into at most ``max_bins`` bins of whole hours, so a month
+    stays a readable heat map.
+    """
     n_hours = max(g.picks_per_hour.shape[1] for g in group)
     total = np.zeros((group[0].picks_per_hour.shape[0], n_hours))
     for g in group:
         total[:, : g.picks_per_hour.shape[1]] += g.picks_per_hour
-    util = total / len(group) / group[0].node_capacity_per_hour[:, None]
+    capacity = group[0].node_capacity_per_hour[:, None]
+    util = np.divide(total / len(group), capacity, out=np.zeros_like(total), where=capacity > 0)
     hours = max(1, math.ceil(n_hours / max_bins))
     n_bins = math.ceil(n_hours / hours)
     padded = np.zeros((util.shape[0], n_bins * hours))
@@ -342,39 +357,51 @@ def _utilisation(group: Sequence[SweepResult], max_bins: int = 240) -> tuple[np.
     return padded.reshape(util.shape[0], n_bins, hours).mean(axis=2), float(hours)
 
 
-def _plot_node_utilisation(results: Sequence[SweepResult], strategies: list[str], scenarios: list[str], path: Path) -> None:
+def _plot_node_utilisation(
+    results: Sequence[SweepResult], strategies: list[str], scenarios: list[str], path: Path
+) -> None:
     groups = _groups(results)
     panels = {key: _utilisation(g) for key, g in groups.items()}
-    vmax = max(1.0, max(float(np.percentile(u, 99)) for u, _ in panels.values()))
+    # The colour scale follows the data (its 99.5th percentile), not a fixed 0-1: a calm
+    # network runs at 10-20 % and would be one dark block; the colour bar gives the scale.
+    vmax = max(0.05, max(float(np.percentile(u, 99.5)) for u, _ in panels.values()))
     n_nodes = max(len(g[0].node_ids) for g in groups.values())
-    fig = Figure(
-        figsize=(4.2 * len(strategies) + 1.2, (0.28 * n_nodes + 1.4) * len(scenarios)), layout="constrained"
-    )
-    axes = np.array(fig.subplots(len(scenarios), len(strategies), squeeze=False))
+    # One scenario: strategies two to a row (four side by side are too narrow to read);
+    # several: a row per scenario, a column per strategy.
+    if len(scenarios) == 1:
+        cols = min(2, len(strategies))
+        cells = [(divmod(k, cols), (scenarios[0], s)) for k, s in enumerate(strategies)]
+        rows = math.ceil(len(strategies) / cols)
+    else:
+        cols, rows = len(strategies), len(scenarios)
+        cells = [((i, j), (sc, st)) for i, sc in enumerate(scenarios) for j, st in enumerate(strategies)]
+    fig = Figure(figsize=(5.0 * cols + 1.4, max(2.6, 0.28 * n_nodes + 1.5) * rows), layout="constrained")
+    axes = np.array(fig.subplots(rows, cols, squeeze=False))
+    for ax in axes.flat:
+        ax.set_axis_off()
     image = None
-    for i, scenario in enumerate(scenarios):
-        for j, strategy in enumerate(strategies):
-            ax = axes[i, j]
-            if (scenario, strategy) not in panels:
-                ax.set_axis_off()
-                continue
-            util, hours = panels[(scenario, strategy)]
-            node_ids = groups[(scenario, strategy)][0].node_ids
-            image = ax.imshow(
-                util,
-                aspect="auto",
-                interpolation="nearest",
-                cmap="viridis",
-                vmin=0.0,
-                vmax=vmax,
-                extent=(0.0, util.shape[1] * hours, len(node_ids) - 0.5, -0.5),
-            )
-            ax.set_yticks(range(len(node_ids)), node_ids if j == 0 else [""] * len(node_ids), fontsize=7)
-            ax.set_xlabel("hours since start")
-            ax.set_title(f"{strategy}" if len(scenarios) == 1 else f"{scenario}: {strategy}", fontsize=10)
+    for (i, j), key in cells:
+        if key not in panels:
+            continue
+        ax = axes[i, j]
+        ax.set_axis_on()
+        util, hours = panels[key]
+        node_ids = groups[key][0].node_ids
+        image = ax.imshow(
+            util,
+            aspect="auto",
+            interpolation="nearest",
+            cmap="viridis",
+            vmin=0.0,
+            vmax=vmax,
+            extent=(0.0, util.shape[1] * hours, len(node_ids) - 0.5, -0.5),
+        )
+        ax.set_yticks(range(len(node_ids)), node_ids if j == 0 else [""] * len(node_ids), fontsize=7)
+        ax.set_xlabel("hours since start")
+        ax.set_title(key[1] if len(scenarios) == 1 else f"{key[0]}: {key[1]}", fontsize=10)
     if image is not None:
         fig.colorbar(image, ax=axes, label="picks / capacity", shrink=0.9)
-    fig.suptitle("Node utilisation over time (picks per hour / pick capacity, mean over seeds)")
+    fig.suptitle("Node utilisation over time: picks per hour / pick capacity (1 = at capacity), mean over seeds")
     _save(fig, path)
 
 
@@ -390,7 +417,16 @@ def _plot_lateness(results: Sequence[SweepResult], strategies: list[str], scenar
                 continue
             # Vincentised ECDF: the quantile functions of the seeds averaged point by point.
             q = np.mean([g.lateness_quantiles for g in group], axis=0)
-            ax.plot(q, 100 * LATENESS_QUANTILES, drawstyle="steps-post", label=strategy, color=f"C{k}", lw=1.6)
+            # Line styles as well as colours: strategies that agree draw on top of each other.
+            ax.plot(
+                q,
+                100 * LATENESS_QUANTILES,
+                drawstyle="steps-post",
+                label=strategy,
+                color=f"C{k}",
+                ls=("-", "--", "-.", ":")[k % 4],
+                lw=1.8,
+            )
             lo.append(q[1])
             hi.append(q[-2])
         ax.axvline(0.0, color="black", lw=1, ls="--")
@@ -473,7 +509,7 @@ def _markdown(results: Sequence[SweepResult], summary: pd.DataFrame, tiers: pd.D
                 scenario,
                 f"`{rs[0].job.scenario}`",
                 "-".join(map(str, (orders[0], orders[-1]))) if len(orders) > 1 else str(orders[0]),
-                ", ".join(f"{h:g}" for h in horizons),
+                f"{horizons[0]:g}" if len(horizons) == 1 else f"{horizons[0]:g}-{horizons[-1]:g}",
                 str(rs[0].job.max_orders) if rs[0].job.max_orders is not None else "all",
                 ", ".join(str(s) for s in sorted({r.seed for r in rs})),
             ]
@@ -516,7 +552,12 @@ def _markdown(results: Sequence[SweepResult], summary: pd.DataFrame, tiers: pd.D
         if len(scenarios) > 1:
             out += [f"### {scenario}", ""]
         out += [_md_table(["strategy"] + [f"{t} ({orders[t]:.0f} orders)" for t in names], trows), ""]
-    out += ["## Node utilisation", "", "Picking hours / demand horizon, mean across seeds (the initial backlog counts).", ""]
+    out += [
+        "## Node utilisation",
+        "",
+        "Picking hours / demand horizon, mean across seeds (the initial backlog counts).",
+        "",
+    ]
     for scenario in scenarios:
         rs = [r for r in results if r.scenario == scenario]
         nodes = list(rs[0].node_ids)
