@@ -85,7 +85,8 @@ def _describe(term: str, unit: str, v: float) -> str:
     if unit == "hours":
         return f"{v:.1f} h"
     if unit == "probability":
-        return f"{v:.2f}"
+        # small risks differ in the third decimal; "0.01 vs 0.01" would hide why
+        return f"{v:.3f}" if v < 0.1 else f"{v:.2f}"
     return f"{v:.3g}"
 
 
