@@ -630,6 +630,30 @@ class SplitSearch:
         )
         return cost, score
 
+    def _priced_assignments(self, nodes: np.ndarray, opts: np.ndarray, lc: np.ndarray, assign: np.ndarray):
+        """Add, per subset, the line assignment that minimises cost + stock value when it differs.
+
+        With shadow prices on stock (the ``stock_value`` term) the best line-to-node
+        assignment of a subset is the argmin of ``cost_weight`` x cost + weight x
+        units x price, not of cost alone. Both are kept: the cost-optimal plan for
+        ``cheapest``, the priced one for the optimizer; the priced rows follow all
+        cost rows, so unpriced views generate exactly the candidates they did before.
+        Every bound of this class stays valid: prices are >= 0 and the bounds omit them.
+        """
+        p, ctx = self.params, self.ctx
+        price = self.view.stock_price[nodes] * ctx.qty  # [M, s, K] USD of the line's units at each leg
+        finite = np.isfinite(lc)
+        priced = np.where(finite, p.cost_weight * np.where(finite, lc, 0.0) + p.stock_value_weight * price, np.inf)
+        assign_v = np.argmin(priced, axis=1)
+        differ = (assign_v != assign).any(axis=1)
+        if not differ.any():
+            return nodes, opts, assign
+        return (
+            np.concatenate([nodes, nodes[differ]]),
+            np.concatenate([opts, opts[differ]]),
+            np.concatenate([assign, assign_v[differ]]),
+        )
+
     def candidates(
         self, size: int, excluded: list[dict], bound: tuple[float, float] | None = None
     ) -> CandidateSet:
@@ -672,6 +696,8 @@ class SplitSearch:
                 if keep.any():
                     nodes, opts, lc = nodes[keep], opts[keep], lc[keep]
                     assign = np.argmin(lc, axis=1)  # [M, K]: each line to its cheapest node of the subset
+                    if self.view.stock_price is not None and self.params.stock_value_weight > 0:
+                        nodes, opts, assign = self._priced_assignments(nodes, opts, lc, assign)
                     # every node of the subset must ship something, else a smaller subset covers it
                     used = (assign[:, :, None] == np.arange(size)[None, None, :]).any(axis=1).all(axis=1)
                     if not used.all():

@@ -23,6 +23,7 @@ _TERM_WORDS = {
     "late_risk": "late risk",
     "load": "load pressure",
     "split": "extra shipments",
+    "stock_value": "stock value",
 }
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "load_term",
     "score_candidates",
     "split_term",
+    "stock_value_term",
 ]
 
 
@@ -168,8 +169,38 @@ def split_term(cs: CandidateSet, view: StateView, ctx: OrderContext, p: Strategy
     )
 
 
+def stock_value_term(cs: CandidateSet, view: StateView, ctx: OrderContext, p: StrategyParams) -> Term:
+    """Soft: what the stock a plan uses is worth to the demand still to come, in USD.
+
+    Sum over legs and lines of units x the shadow price of that SKU at that node
+    (``view.stock_price``, published by a pricing job). Acimovic & Graves (2015)
+    price a unit by the dual of its supply constraint in a transportation LP over
+    the expected remaining demand: shipping it now costs that much later, so a
+    myopic choice that empties a well-placed node pays for it here. Prices are
+    >= 0 (the state rejects others), which keeps the split-size lower bounds of
+    :class:`~router.candidates.SplitSearch` valid: they omit this term. With no
+    price set every value is 0 and no decision changes.
+    """
+    price = view.stock_price
+    if price is None:
+        values = np.zeros(len(cs))
+    else:
+        n = np.where(cs.active, cs.leg_node, 0)
+        # padded legs carry 0 units, so gathering node 0's price for them adds nothing
+        values = np.einsum("cjk,cjk->c", cs.leg_units.astype(float), price[n])
+    return Term(
+        "stock_value",
+        "usd",
+        values,
+        p.stock_value_weight,
+        values * p.stock_value_weight,
+        "sum over legs and lines of units x shadow price of the SKU at the node "
+        "(the stock's value to the demand still expected)",
+    )
+
+
 TermFn = Callable[[CandidateSet, StateView, OrderContext, StrategyParams], Term]
-TERMS: list[TermFn] = [cost_term, eta_term, lateness_term, late_risk_term, load_term, split_term]
+TERMS: list[TermFn] = [cost_term, eta_term, lateness_term, late_risk_term, load_term, split_term, stock_value_term]
 
 
 def score_candidates(

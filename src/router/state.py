@@ -3,7 +3,13 @@
 Stock and reservations per node x SKU, node load (pick queue, throughput,
 closures), lane congestion and usage per node x option, weather per region.
 Every change goes through :meth:`LiveState.apply` (validated events) or the
-atomic :meth:`LiveState.try_reserve`; each bumps ``version``. A decision
+atomic :meth:`LiveState.try_reserve`; each bumps ``version``.
+
+Stock also has a *value*: a shadow price per node x SKU (USD per unit, default 0)
+that a pricing job publishes (:class:`StockPrices`, :meth:`LiveState.set_stock_prices`),
+e.g. the duals of a transportation LP over the expected remaining demand
+(Acimovic & Graves 2015). The ``stock_value`` score term charges it, so a plan that
+uses up a unit that future demand will miss pays for it now. A decision
 record names the state it saw by that version and by ``StateView.state_hash``,
 a content hash of exactly the slice the decision read (see :func:`view_hash`);
 ``LiveState.content_hash`` still fingerprints every array of the whole state.
@@ -32,6 +38,7 @@ __all__ = [
     "Shipped",
     "StateView",
     "StockAdjust",
+    "StockPrices",
     "StockSet",
     "WeatherUpdate",
     "parse_event",
@@ -104,8 +111,27 @@ class WeatherUpdate(_Event):
     severity: float = Field(ge=0.0, le=5.0)
 
 
+UnitPriceUsd = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+
+
+class StockPrices(_Event):
+    """Shadow prices of stock: ``prices[node][sku]`` is what one unit there is worth (USD).
+
+    The opportunity cost of shipping the unit now instead of keeping it for the
+    demand still expected (Acimovic & Graves 2015). Prices are >= 0 and finite: a
+    negative price would reward using stock and break the split-size lower bounds,
+    which assume every non-cost term is >= 0. With ``replace`` (the default) the
+    event is the whole price list and every cell it does not name becomes 0; with
+    ``replace=False`` only the named cells change.
+    """
+
+    type: Literal["stock_prices"] = "stock_prices"
+    prices: dict[str, dict[str, UnitPriceUsd]]
+    replace: bool = True
+
+
 Event = Annotated[
-    StockSet | StockAdjust | Shipped | LoadUpdate | CongestionUpdate | NodeStatus | WeatherUpdate,
+    StockSet | StockAdjust | Shipped | LoadUpdate | CongestionUpdate | NodeStatus | WeatherUpdate | StockPrices,
     Field(discriminator="type"),
 ]
 _EVENT_ADAPTER: TypeAdapter = TypeAdapter(Event)
@@ -128,8 +154,12 @@ def view_hash(
     congestion: np.ndarray,
     lane_left: np.ndarray,
     weather_node: np.ndarray,
+    stock_price: np.ndarray | None = None,
 ) -> str:
     """blake2b (128 bit) of every number and reason a decision reads.
+
+    ``stock_price`` (the order's SKUs' shadow prices) is hashed only when some price
+    is set, so an unpriced view hashes exactly as it did before prices existed.
 
     Why the view and not the whole state: the whole state (every SKU at every
     node) changes with every reservation, so hashing it cost ~30 us per decision,
@@ -151,6 +181,10 @@ def view_hash(
         h.update(str(a.shape).encode())
         h.update(a.tobytes())
     h.update("\x1f".join(closed_reason).encode())
+    if stock_price is not None:
+        a = np.ascontiguousarray(stock_price, dtype=np.float64)
+        h.update(b"stock_price" + str(a.shape).encode())
+        h.update(a.tobytes())
     return h.hexdigest()
 
 
@@ -171,6 +205,9 @@ class StateView:
     weather_node: np.ndarray  # float[N] severity at the node's region
     version: int
     state_hash: str  # view_hash() of the fields above
+    # float[N, K] USD per unit of the order's SKUs (see StockPrices); None when no
+    # price is set anywhere, which scores exactly like all zeros
+    stock_price: np.ndarray | None = None
 
     def recompute_hash(self) -> str:
         """:func:`view_hash` of this view's contents (equals ``state_hash`` unless they were altered)."""
@@ -183,10 +220,11 @@ class StateView:
             self.congestion,
             self.lane_left,
             self.weather_node,
+            self.stock_price,
         )
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "avail": self.avail.tolist(),
             "n_options": int(self.congestion.shape[1]),
             "queue_orders": self.queue_orders.tolist(),
@@ -204,6 +242,9 @@ class StateView:
             "version": self.version,
             "state_hash": self.state_hash,
         }
+        if self.stock_price is not None:  # absent when unpriced: older records read the same
+            out["stock_price"] = self.stock_price.tolist()
+        return out
 
     @classmethod
     def from_json(cls, data: dict) -> StateView:
@@ -218,6 +259,9 @@ class StateView:
             weather_node=np.asarray(data["weather_node"], dtype=float),
             version=int(data["version"]),
             state_hash=str(data["state_hash"]),
+            stock_price=None
+            if data.get("stock_price") is None
+            else np.asarray(data["stock_price"], dtype=float).reshape(len(data["queue_orders"]), -1),
         )
 
 
@@ -242,6 +286,10 @@ class LiveState:
         self._region_index = {rid: i for i, rid in enumerate(network.region_ids)}
         self.on_hand = np.zeros((n, k), dtype=np.int64)
         self.reserved = np.zeros((n, k), dtype=np.int64)
+        # Shadow price of a unit per node x SKU (USD); _priced is False while all are 0,
+        # so views, hashes and records of an unpriced state stay exactly as before.
+        self.stock_price_usd = np.zeros((n, k))
+        self._priced = False
         self.queue_orders = np.zeros(n)
         self.throughput_per_hour = network.pick_capacity_per_hour.astype(float).copy()
         self.closed_manual = np.zeros(n, dtype=bool)
@@ -304,6 +352,8 @@ class LiveState:
                     self.weather_sched,
                 ):
                     h.update(np.ascontiguousarray(arr).tobytes())
+                if self._priced:
+                    h.update(np.ascontiguousarray(self.stock_price_usd).tobytes())
                 self._hash = h.hexdigest()
                 self._hash_version = self.version
             return self._hash  # type: ignore[return-value]
@@ -335,6 +385,7 @@ class LiveState:
             congestion = net.lane_base_congestion * self.congestion_live * self.slow_sched
             lane_left = np.maximum(net.lane_daily_capacity - self.lane_used, 0.0)
             weather_node = np.asarray(wn, dtype=float)
+            price = self.stock_price_usd[:, sku_idx] if self._priced else None
             version = self.version
         return StateView(
             avail=avail,
@@ -347,7 +398,8 @@ class LiveState:
             weather_node=weather_node,
             version=version,
             # hashed outside the lock: the view is a private copy by now
-            state_hash=view_hash(avail, queue, throughput, closed, reasons, congestion, lane_left, weather_node),
+            state_hash=view_hash(avail, queue, throughput, closed, reasons, congestion, lane_left, weather_node, price),
+            stock_price=price,
         )
 
     def weather_at_region(self, region: int) -> float:
@@ -398,6 +450,32 @@ class LiveState:
             for n in {n for n, _ in lanes}:
                 self.queue_orders[n] = max(0.0, self.queue_orders[n] - 1.0)
             self._touch()
+
+    # ------------------------------------------------------------------ prices
+    def set_stock_prices(self, prices_usd: np.ndarray) -> int:
+        """Replace every shadow price at once (float[N, K], USD per unit); returns the new version.
+
+        The bulk form of :class:`StockPrices` for a pricing job that re-solves its LP
+        over the whole network. Prices must be finite and >= 0 (see
+        :class:`StockPrices` for why); a bad array raises
+        :class:`~router.errors.InvalidEventError` and changes nothing.
+        """
+        arr = np.array(prices_usd, dtype=float)  # a private copy
+        want = self.stock_price_usd.shape
+        if arr.shape != want:
+            raise InvalidEventError("prices", f"shape {arr.shape} is not nodes x skus {want}")
+        bad = ~np.isfinite(arr) | (arr < 0.0)
+        if bad.any():
+            n, k = (int(i) for i in np.argwhere(bad)[0])
+            raise InvalidEventError(
+                f"prices.{self.network.node_ids[n]}.{self.network.sku_ids[k]}",
+                f"{arr[n, k]!r} is not a finite price >= 0 USD per unit",
+            )
+        with self.lock:
+            self.stock_price_usd = arr
+            self._priced = bool(arr.any())
+            self._touch()
+            return self.version
 
     # ------------------------------------------------------------------ events
     def apply(self, event: Event | dict) -> int:
@@ -450,6 +528,15 @@ class LiveState:
                 except KeyError:
                     raise InvalidEventError("region", f"unknown region {event.region!r}") from None
                 self.weather_manual[r] = event.severity
+            elif isinstance(event, StockPrices):
+                # every name is checked before any price changes: a bad event changes nothing
+                new = np.zeros_like(self.stock_price_usd) if event.replace else self.stock_price_usd.copy()
+                for node, row in event.prices.items():
+                    n = self.node_idx(node, field=f"prices.{node}")
+                    for sku, price in row.items():
+                        new[n, self.sku_idx(sku, field=f"prices.{node}.{sku}")] = price
+                self.stock_price_usd = new
+                self._priced = bool(new.any())
             else:  # pragma: no cover - the union is closed
                 raise InvalidEventError("type", f"unsupported event {type(event).__name__}")
             self._touch()
