@@ -184,7 +184,7 @@ def test_override_is_a_new_entry_and_leaves_the_decision_unchanged(ledger: SqlLe
         created_at="2025-11-22T11:00:00+00:00",
     )
     second = ledger.append_override(
-        "d1", actor="lead", reason="back to A", body={}, created_at="2025-11-22T12:00:00+00:00"
+        "d1", actor="planner-7", reason="back to A", body={}, created_at="2025-11-22T12:00:00+00:00"
     )
 
     assert (first, second) == ("d1-override-1", "d1-override-2")
@@ -201,7 +201,7 @@ def test_override_is_a_new_entry_and_leaves_the_decision_unchanged(ledger: SqlLe
         {
             "override_id": "d1-override-2",
             "decision_id": "d1",
-            "actor": "lead",
+            "actor": "planner-7",
             "reason": "back to A",
             "created_at": "2025-11-22T12:00:00+00:00",
         },
