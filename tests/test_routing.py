@@ -176,3 +176,18 @@ def test_demand_generator_is_seeded():
     assert [o.model_dump() for o in a] != [o.model_dump() for o in c]
     assert all(o.created_at >= sc.start for o in a)
     assert np.all(np.diff([o.created_at.timestamp() for o in a]) >= 0)
+
+
+def test_a_split_solver_failure_is_an_unfulfillable_decision_not_an_exception(tiny_router, monkeypatch):
+    import router.solver.split as split
+
+    def boom(*args, **kwargs):
+        raise split.SplitSolveError("time limit reached with no plan")
+
+    monkeypatch.setattr(split, "solve_split", boom)
+    r = tiny_router("two_warehouses_one_carrier")
+    d = r.route(make_order("big", [("SKU-1", 15)], dest={"region": "mid"}))  # needs a quantity split
+    assert d.status == "unfulfillable" and d.plan is None
+    assert d.record["solver"]["status"] == "error"
+    assert "split solver: time limit reached with no plan" in [e["detail"] for e in d.rationale["excluded"]]
+    assert int(r.state.reserved.sum()) == 0

@@ -148,21 +148,33 @@ def scored_candidates(
     if len(cs) == 0:
         node_open = ~view.closed & np.array([nid not in params.excluded_nodes for nid in net.node_ids])
         if node_open.any():
-            from router.solver.split import solve_split
+            from router.solver.split import SplitSolveError, solve_split
 
             problem, arc_node, arc_opt = build_split_problem(net, view, ctx, params, node_open)
             t0 = time.perf_counter()
-            sol = solve_split(problem, time_limit_s=params.solver_time_limit_s, seed=seed) if len(arc_node) else None
+            error = None
+            try:
+                sol = (
+                    solve_split(problem, time_limit_s=params.solver_time_limit_s, seed=seed) if len(arc_node) else None
+                )
+            except SplitSolveError as exc:
+                # No plan within the time limit (or HiGHS failed): the order is reported
+                # unfulfillable with the solver's reason rather than failing route().
+                sol, error = None, str(exc)
             info = {
                 "name": getattr(sol, "solver", "mathopt-highs"),
-                "status": sol.status if sol is not None else "infeasible",
+                "status": sol.status if sol is not None else ("error" if error else "infeasible"),
                 "ms": round((time.perf_counter() - t0) * 1000.0, 3),
                 "arcs": int(len(arc_node)),
             }
+            if error:
+                info["error"] = error
+                excluded = [*excluded, {"node": "*", "rule": "split_solver", "detail": f"split solver: {error}"}]
             if sol is not None:
                 extra = from_units(arc_node, arc_opt, sol.units, net, view, ctx)
                 extra.excluded = excluded
                 cs = extra
                 scores = score_candidates(cs, view, ctx, params)
+            cs.excluded = excluded
             cs.solver = info
     return cs, scores
