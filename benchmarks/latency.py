@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -44,6 +42,7 @@ import numpy as np
 from router.demand import generate_orders
 from router.engine import Router
 from router.scenario import load_scenario
+from router.simulation.report import machine_facts
 from router.state import Shipped, StockSet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,24 +61,6 @@ TARGET_P50_MS = 1.0
 TARGET_P99_MS = 3.0
 TARGET_LEDGER_RATE = 1_000.0
 BATCH = 100  # orders per route_batch() call in the batch row
-
-
-def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-    }
 
 
 class Clock:
@@ -224,10 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = [s for s in args.scenarios.split(",") if s]
     strategies = [s for s in args.strategies.split(",") if s]
 
-    info = machine()
+    info = machine_facts()
     print(
         f"latency: {n_orders} orders per run ({WARMUP} warm-up, untimed), seed {args.seed}, {repeats} repeat(s); "
-        f"{info['nproc']} CPUs, {info['cpu']}, Python {info['python']}, numpy {info['numpy']}",
+        f"{info['logical cores']} CPUs, {info['cpu']}, Python {info['python']}, numpy {info.get('numpy')}",
         file=sys.stderr,
     )
     print(f"baseline: {BASELINE_MS} ms = a policy engine's prepared decision", file=sys.stderr)

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -31,20 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from router.scenario import load_scenario  # noqa: E402
 from router.simulation import kpis, simulate  # noqa: E402
+from router.simulation.report import machine_facts  # noqa: E402
 
 TARGET_ORDERS_PER_S = 3_000.0
-
-
-def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                 "scenario": args.scenario,
                 "days": days,
                 "seed": args.seed,
-                "machine": machine(),
+                "machine": machine_facts(),
                 "results": rows,
                 "target_orders_per_s": TARGET_ORDERS_PER_S,
                 "optimizer_target_met": bool(opt and opt["orders_per_s"] >= TARGET_ORDERS_PER_S),

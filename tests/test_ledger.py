@@ -8,12 +8,10 @@ reorder rows) or to reset a database; the library itself never does either.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import re
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ from router.errors import LedgerError, UnknownDecisionError
 from router.ledger import DecisionLedger, SqlLedger, VerifyReport, open_ledger
 from router.ledger.chain import GENESIS_HASH, canonical_json, entry_hash
 
-from conftest import PG_URL, pg_schema_url  # noqa: E402
+from conftest import pg_schema_url  # noqa: E402
 LEDGER_SRC = Path(__file__).resolve().parents[1] / "src" / "router" / "ledger"
 
 

@@ -107,20 +107,7 @@ class CandidateSet:
         out = CandidateSet(
             self.leg_node[keep], self.leg_opt[keep], self.leg_units[keep], self.source[keep], self.excluded, self.solver
         )
-        for name in (
-            "active",
-            "n_legs",
-            "leg_miles",
-            "leg_weight_lb",
-            "leg_volume_cuft",
-            "leg_billable_lb",
-            "leg_shipping_usd",
-            "leg_handling_usd",
-            "leg_queue_hours",
-            "leg_eta_hours",
-            "leg_sigma_hours",
-            "leg_risk",
-        ):
+        for name in ("active", "n_legs", *_METRIC_FIELDS):
             val = getattr(self, name)
             if val is not None:
                 setattr(out, name, val[keep])

@@ -235,8 +235,6 @@ def route(
         sc = load_scenario(scenario or default_scenario())
         clock = ManualClock(datetime.now(timezone.utc))
         router = Router(sc, ledger=ledger, strategy=strategy, seed=sc.seed, clock=clock)
-        from router.engine import Order  # the validated type, for created_at
-
         parsed = router._validate(data)
         clock.now = datetime.fromisoformat(now) if now else parsed.created_at
         if clock.now.tzinfo is None:

@@ -363,10 +363,8 @@ def fulfilment_lp(
     # z variables: (order, node) pairs that some y of the order uses
     zkey, y_z = np.unique(lo[yl] * n_nodes + yn, return_inverse=True)
     n_z = len(zkey)
-    z_order, z_node = zkey // n_nodes, zkey % n_nodes
     # columns: y [0, Y), z [Y, Y+Z), u [Y+Z, Y+Z+L)
     y_col = np.arange(n_y)
-    z_col = n_y + np.arange(n_z)
     u_col = n_y + n_z + np.arange(n_lines)
     obj = np.concatenate(
         [costs.unit_usd[yn, city[lo[yl]]], np.full(n_z, float(costs.fixed_usd)), costs.unmet_usd[city[lo]]]

@@ -466,7 +466,6 @@ def solve_split(problem: SplitProblem, *, time_limit_s: float = 2.0, seed: int =
             _row(model, vol_row, -math.inf, float(max_vol[l]))
 
         bounds = np.asarray(problem.arc_tier_bounds[l], dtype=float)
-        rates = np.asarray(problem.arc_tier_rates[l], dtype=float)
         if per_lb[l] <= 0 and len(bounds) == 0:
             continue  # billable weight costs nothing on this arc: no b, no tiers
         big_m = max(wt_hi, dim_f[l] * min(vol_hi, max_vol[l]))
