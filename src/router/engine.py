@@ -406,7 +406,9 @@ class Router:
             except Exception as exc:
                 for a in allocs:
                     self.state.release(*a)
-                if self.ledger is not None and not isinstance(exc, RouterError):
+                if isinstance(exc, LedgerError):
+                    self.failed_writes += len(decisions)
+                elif self.ledger is not None and not isinstance(exc, RouterError):
                     self.failed_writes += len(decisions)
                     raise LedgerError(f"batch of {len(decisions)} decisions not recorded: {exc}") from exc
                 raise
