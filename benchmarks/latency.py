@@ -94,29 +94,35 @@ def restock(router: Router) -> None:
         state.apply(StockSet(node=net.node_ids[n], sku=net.sku_ids[k], on_hand=int(initial[n, k])))
 
 
+def advance_stream(router: Router, clock: Clock, now: datetime, last_hours: float, day: int) -> tuple[float, int]:
+    """Move the stream to ``now``: the clock moves, pick queues drain at each node's
+    throughput, lanes' daily capacity resets at midnight and scheduled disruptions
+    (closures, storms) switch on and off. Returns the new (last_hours, day)."""
+    state = router.state
+    hours = (now - router.scenario.start).total_seconds() / 3600.0
+    if hours > last_hours:
+        state.drain(hours - last_hours)
+        last_hours = hours
+    if int(hours // 24) != day:
+        day = int(hours // 24)
+        state.new_day()
+    state.set_clock_hours(hours)
+    clock.now = now
+    return last_hours, day
+
+
 def run_one(scenario, orders, strategy: str, ledger_url: str | None) -> dict:
     """Route every order once; time route() only. Returns the figures of this run."""
     clock = Clock(scenario.start)
     router = Router(scenario, ledger=ledger_url, strategy=strategy, clock=clock)
-    state = router.state
     lat_ns: list[int] = []
     unfulfillable = window_unf = restocks = 0
     last_hours = 0.0
     day = 0
     try:
         for i, order in enumerate(orders):
-            # --- stream upkeep, untimed: the clock moves to the order's arrival, pick
-            # queues drain at each node's throughput, lanes' daily capacity resets at
-            # midnight and scheduled disruptions (closures, storms) switch on and off.
-            hours = (order.created_at - scenario.start).total_seconds() / 3600.0
-            if hours > last_hours:
-                state.drain(hours - last_hours)
-                last_hours = hours
-            if int(hours // 24) != day:
-                day = int(hours // 24)
-                state.new_day()
-            state.set_clock_hours(hours)
-            clock.now = order.created_at
+            # --- stream upkeep, untimed
+            last_hours, day = advance_stream(router, clock, order.created_at, last_hours, day)
             # --- the measured call
             t0 = time.perf_counter_ns()
             d = router.route(order)
@@ -159,7 +165,6 @@ def run_batch(scenario, orders, strategy: str, ledger_url: str, batch: int = BAT
     """
     clock = Clock(scenario.start)
     router = Router(scenario, ledger=ledger_url, strategy=strategy, clock=clock)
-    state = router.state
     spent = 0.0
     timed = 0
     last_hours = 0.0
@@ -167,15 +172,7 @@ def run_batch(scenario, orders, strategy: str, ledger_url: str, batch: int = BAT
     try:
         for at in range(0, len(orders), batch):
             chunk = orders[at : at + batch]
-            hours = (chunk[0].created_at - scenario.start).total_seconds() / 3600.0
-            if hours > last_hours:
-                state.drain(hours - last_hours)
-                last_hours = hours
-            if int(hours // 24) != day:
-                day = int(hours // 24)
-                state.new_day()
-            state.set_clock_hours(hours)
-            clock.now = chunk[0].created_at
+            last_hours, day = advance_stream(router, clock, chunk[0].created_at, last_hours, day)
             t0 = time.perf_counter()
             decisions = router.route_batch(chunk)
             dt = time.perf_counter() - t0

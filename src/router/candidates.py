@@ -814,18 +814,7 @@ def concat(a: CandidateSet, b: CandidateSet) -> CandidateSet:
         a.excluded,
         {**a.solver, **b.solver},
     )
-    for name in (
-        "leg_miles",
-        "leg_weight_lb",
-        "leg_volume_cuft",
-        "leg_billable_lb",
-        "leg_shipping_usd",
-        "leg_handling_usd",
-        "leg_queue_hours",
-        "leg_eta_hours",
-        "leg_sigma_hours",
-        "leg_risk",
-    ):
+    for name in _METRIC_FIELDS:
         setattr(out, name, np.concatenate([pad(getattr(a, name), 0.0), pad(getattr(b, name), 0.0)]))
     out.active = out.leg_node >= 0
     out.n_legs = out.active.sum(axis=1)
