@@ -37,6 +37,7 @@ __all__ = [
     "SplitSearch",
     "concat",
     "concat_all",
+    "destination_lanes",
     "from_units",
     "lane_metrics",
     "leg_metrics",
@@ -73,6 +74,9 @@ class OrderContext:
     tier_multiplier: float
     tier_node_rank: np.ndarray  # int[N] position in the tier's node_priority (len = not listed)
     option_allowed: np.ndarray  # bool[O] (service level requested)
+    # destination_lanes(net, dist_miles) when the caller caches it per destination;
+    # None computes it here (the same expressions, so the same bits)
+    dest_lanes: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass(eq=False)
@@ -151,15 +155,25 @@ class LaneMetrics:
         return arr[node * self.n_options + opt]
 
 
-def lane_metrics(net: Network, view: StateView, ctx: OrderContext) -> LaneMetrics:
-    """ETA, spread, late risk and per-unit rate of every lane, for this order and view."""
-    miles = ctx.dist_miles
-    queue_h = view.queue_orders / view.throughput_per_hour
-    ready = ctx.now_hour_utc + queue_h
-    wait = np.mod(net.cutoff_hour_utc - ready, 24.0)
+def destination_lanes(net: Network, miles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(transit days [N, O], per-unit rate [N, O]) of every lane to one destination.
+
+    They depend on the distances alone, not on the state or the order's lines, so a
+    router caches them per destination (``OrderContext.dest_lanes``).
+    """
     transit_days = np.maximum(
         net.transit_min_days[None, :], net.transit_base_days[None, :] + miles[:, None] / net.transit_miles_per_day[None, :]
     )
+    per_unit = net.per_unit_usd[None, :] + net.per_unit_mile_usd[None, :] * miles[:, None]
+    return transit_days, per_unit
+
+
+def lane_metrics(net: Network, view: StateView, ctx: OrderContext) -> LaneMetrics:
+    """ETA, spread, late risk and per-unit rate of every lane, for this order and view."""
+    transit_days, per_unit = ctx.dest_lanes or destination_lanes(net, ctx.dist_miles)
+    queue_h = view.queue_orders / view.throughput_per_hour
+    ready = ctx.now_hour_utc + queue_h
+    wait = np.mod(net.cutoff_hour_utc - ready, 24.0)
     transit_h = 24.0 * transit_days * view.congestion * (1.0 + view.weather_node + ctx.dest_weather)[:, None]
     eta = (queue_h + wait)[:, None] + transit_h
     sigma = np.maximum(
@@ -167,7 +181,6 @@ def lane_metrics(net: Network, view: StateView, ctx: OrderContext) -> LaneMetric
         MIN_SIGMA_HOURS,
     )
     risk = normal_sf((ctx.promise_hours - eta) / sigma)
-    per_unit = net.per_unit_usd[None, :] + net.per_unit_mile_usd[None, :] * miles[:, None]
     return LaneMetrics(queue_h, eta.ravel(), sigma.ravel(), risk.ravel(), per_unit.ravel(), net.n_options)
 
 
@@ -403,7 +416,7 @@ def _single_metrics(
 
 def _unit_cost_matrix(net: Network, ctx: OrderContext) -> np.ndarray:
     """float[N, O, K]: linear cost of line k's units at node n with option o (tiers excluded)."""
-    per_unit = net.per_unit_usd[None, :] + net.per_unit_mile_usd[None, :] * ctx.dist_miles[:, None]  # [N, O]
+    per_unit = ctx.dest_lanes[1] if ctx.dest_lanes is not None else destination_lanes(net, ctx.dist_miles)[1]  # [N, O]
     handling_unit = net.handling_unit_usd[:, None] + 0.0 * per_unit  # [N, O]
     carton = (net.handling_carton_usd / net.carton_volume_cuft)[:, None, None] * ctx.volume_cuft[None, None, :]
     return (

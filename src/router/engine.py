@@ -32,7 +32,7 @@ import numpy as np
 from pydantic import ValidationError
 
 import router
-from router.candidates import CandidateSet, OrderContext
+from router.candidates import CandidateSet, OrderContext, destination_lanes
 from router.domain import Leg, LegLine, Order, Plan
 from router.errors import InvalidOrderError, LedgerError, RouterError, pydantic_field_error
 from router.network import Network, build_network
@@ -212,6 +212,8 @@ class Router:
         Injected for tests, replays and simulations; defaults to ``datetime.now(UTC)``.
     """
 
+    DEST_CACHE_SIZE = 4096  # destinations whose node distances are kept
+
     def __init__(
         self,
         scenario: Scenario,
@@ -248,6 +250,11 @@ class Router:
         self.failed_writes = 0
         self._params_meta_for: StrategyParams | None = None
         self._params_meta: tuple[str, dict] = ("", {})
+        # (lat, lon, region given) -> (miles to every node, region index). Orders to one
+        # destination repeat (a simulation draws region centroids), and the haversine
+        # of every node costs about 10 us per order; the cache is bounded and cleared
+        # when full, so arbitrary live coordinates cannot grow it without limit.
+        self._dest_cache: dict[tuple[float, float, str | None], tuple[np.ndarray, int, tuple]] = {}
 
     @classmethod
     def from_scenario(
@@ -306,12 +313,24 @@ class Router:
         sku_idx = np.fromiter((self.scenario.sku_index[ln.sku] for ln in order.lines), dtype=np.int64)
         qty = np.fromiter((ln.qty for ln in order.lines), dtype=np.int64)
         dest = order.destination
-        if dest.lat is not None:
-            lat, lon = dest.lat, dest.lon
-            region = self.scenario.region_index[dest.region] if dest.region else net.nearest_region(lat, lon)
-        else:
-            region = self.scenario.region_index[dest.region]  # type: ignore[index]
-            lat, lon = float(net.region_lat[region]), float(net.region_lon[region])
+        key = (dest.lat, dest.lon, dest.region)
+        hit = self._dest_cache.get(key)
+        if hit is None:
+            if dest.lat is not None:
+                lat, lon = dest.lat, dest.lon
+                region = self.scenario.region_index[dest.region] if dest.region else net.nearest_region(lat, lon)
+            else:
+                region = self.scenario.region_index[dest.region]  # type: ignore[index]
+                lat, lon = float(net.region_lat[region]), float(net.region_lon[region])
+            miles = net.distances_miles(lat, lon)
+            miles.setflags(write=False)  # shared by every order to this point
+            if len(self._dest_cache) >= self.DEST_CACHE_SIZE:
+                self._dest_cache.clear()
+            lanes = destination_lanes(net, miles)
+            for arr in lanes:
+                arr.setflags(write=False)
+            hit = self._dest_cache[key] = (miles, int(region), lanes)
+        miles, region, lanes = hit
         tier = self.scenario.tiers[order.customer.tier]
         promised = order.promised_by or (order.created_at + timedelta(hours=tier.promise_hours))
         hour = now.astimezone(timezone.utc)
@@ -320,15 +339,16 @@ class Router:
             qty=qty,
             weight_lb=net.sku_weight_lb[sku_idx],
             volume_cuft=net.sku_volume_cuft[sku_idx],
-            dist_miles=net.distances_miles(lat, lon),
-            dest_region=int(region),
-            dest_weather=self.state.weather_at_region(int(region)),
+            dist_miles=miles,
+            dest_region=region,
+            dest_weather=self.state.weather_at_region(region),
             promise_hours=(promised - now).total_seconds() / 3600.0,
             now_hour_utc=hour.hour + hour.minute / 60.0 + hour.second / 3600.0,
             tier=tier.name,
             tier_multiplier=tier.lateness_multiplier,
             tier_node_rank=self._tier_rank[tier.name],
             option_allowed=self._service_masks[order.service_level] if order.service_level else self._all_options,
+            dest_lanes=lanes,
         )
 
     # --------------------------------------------------------------- routing
@@ -414,23 +434,21 @@ class Router:
                 raise
         return decisions
 
-    def _legs(self, out: Outcome) -> list[tuple[int, int, np.ndarray]]:
-        c = int(out.ranking[0])
-        cs = out.cs
-        return [
-            (int(cs.leg_node[c, j]), int(cs.leg_opt[c, j]), cs.leg_units[c, j])
-            for j in range(cs.leg_node.shape[1])
-            if cs.leg_node[c, j] >= 0
-        ]
-
     def _reservation_arrays(self, out: Outcome, ctx: OrderContext):
         nodes, skus, qty, lanes = [], [], [], []
-        for n, o, units in self._legs(out) if len(out.ranking) else []:
-            lanes.append((n, o))
-            for k in np.flatnonzero(units):
-                nodes.append(n)
-                skus.append(int(ctx.sku_idx[k]))
-                qty.append(int(units[k]))
+        if len(out.ranking):
+            # one tolist per array rather than numpy scalars per leg and line
+            c, cs = int(out.ranking[0]), out.cs
+            sku_idx = ctx.sku_idx.tolist()
+            for n, o, units in zip(cs.leg_node[c].tolist(), cs.leg_opt[c].tolist(), cs.leg_units[c].tolist()):
+                if n < 0:
+                    continue
+                lanes.append((n, o))
+                for k, u in enumerate(units):
+                    if u:
+                        nodes.append(n)
+                        skus.append(sku_idx[k])
+                        qty.append(u)
         return np.array(nodes, dtype=np.int64), np.array(skus, dtype=np.int64), np.array(qty, dtype=np.int64), lanes
 
     def _reserve(self, out: Outcome, ctx: OrderContext):

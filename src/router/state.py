@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Literal
 
 import numpy as np
@@ -204,10 +205,23 @@ class StateView:
     lane_left: np.ndarray  # float[N, O] shipments left today (inf = unlimited)
     weather_node: np.ndarray  # float[N] severity at the node's region
     version: int
-    state_hash: str  # view_hash() of the fields above
     # float[N, K] USD per unit of the order's SKUs (see StockPrices); None when no
     # price is set anywhere, which scores exactly like all zeros
     stock_price: np.ndarray | None = None
+    # The hash a stored record carried (from_json); None for a fresh view, whose
+    # hash is computed on first use (see state_hash).
+    stored_hash: str | None = None
+
+    @cached_property
+    def state_hash(self) -> str:
+        """:func:`view_hash` of the fields above (or the stored record's hash).
+
+        Computed on first use, not when the view is taken: a decision without a
+        full record (``route(explain=False)``, the simulator's path) never reads
+        it, and hashing costs about 15 us of a 0.3 ms decision. A view is a
+        private copy, so hashing later gives the same digest.
+        """
+        return self.stored_hash if self.stored_hash is not None else self.recompute_hash()
 
     def recompute_hash(self) -> str:
         """:func:`view_hash` of this view's contents (equals ``state_hash`` unless they were altered)."""
@@ -258,7 +272,7 @@ class StateView:
             lane_left=_grid(data["lane_left"], len(data["queue_orders"]), data, np.inf, negative_is_inf=True),
             weather_node=np.asarray(data["weather_node"], dtype=float),
             version=int(data["version"]),
-            state_hash=str(data["state_hash"]),
+            stored_hash=str(data["state_hash"]),
             stock_price=None
             if data.get("stock_price") is None
             else np.asarray(data["stock_price"], dtype=float).reshape(len(data["queue_orders"]), -1),
@@ -397,8 +411,6 @@ class LiveState:
             lane_left=lane_left,
             weather_node=weather_node,
             version=version,
-            # hashed outside the lock: the view is a private copy by now
-            state_hash=view_hash(avail, queue, throughput, closed, reasons, congestion, lane_left, weather_node, price),
             stock_price=price,
         )
 
