@@ -113,14 +113,16 @@ def decide(
     strategy: str,
     *,
     seed: int = 0,
+    explain: bool = True,
 ) -> Outcome:
     """Rank the order's candidates with ``strategy``, falling back along its chain on failure.
 
     A strategy that raises is replaced by the next in its chain and the cause is
     kept in ``fallback``; if every strategy fails, the candidates' index order is
     used (generation order: nearest nodes first) so a valid order still gets a plan.
+    ``explain=False`` (no rationale will be written) skips the exclusion reasons only.
     """
-    cs, scores = scored_candidates(net, view, ctx, params, skus, seed=seed)
+    cs, scores = scored_candidates(net, view, ctx, params, skus, seed=seed, explain=explain)
     chain = fallback_chain(strategy)
     causes: list[dict] = []
     if len(cs) == 0:
@@ -389,7 +391,7 @@ class Router:
         now = self.clock()
         ctx = self._context(order, now)
         view = self.state.view(ctx.sku_idx)
-        out = decide(self.network, view, ctx, self.params, self._skus, strategy, seed=self.seed)
+        out = decide(self.network, view, ctx, self.params, self._skus, strategy, seed=self.seed, explain=explain)
         alloc = self._reserve(out, ctx)
         if alloc is None:  # pragma: no cover - the view was taken under the same lock
             raise RouterError("reservation failed under the lock")

@@ -85,6 +85,7 @@ def scored_candidates(
     skus: tuple[str, ...],
     *,
     seed: int = 0,
+    explain: bool = True,
 ) -> tuple[CandidateSet, Scores]:
     """All candidates of the order worth ranking, with every score term; may be empty.
 
@@ -99,9 +100,12 @@ def scored_candidates(
     Each chunk (singles, then one chunk per split size) is scored once on its
     own and the chunks are concatenated once at the end: scores are
     per-candidate, so this equals re-scoring the growing set after every size.
+
+    ``explain=False`` leaves out the per-node exclusion reasons (see
+    :func:`~router.candidates.node_exclusions`); candidates and scores are the same.
     """
     usable = usable_options(net, view, ctx)
-    node_ok, excluded = node_exclusions(net, view, ctx, params, usable, skus)
+    node_ok, excluded = node_exclusions(net, view, ctx, params, usable, skus, detail=explain)
     line_ok = line_feasibility(view, ctx, params, node_ok)
     lanes = lane_metrics(net, view, ctx)
     cs = single_candidates(net, view, ctx, usable, line_ok, excluded, lanes)
