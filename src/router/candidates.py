@@ -479,18 +479,39 @@ def split_candidates(
     return SplitSearch(net, view, ctx, params, usable, line_ok).candidates(size, excluded)
 
 
+@lru_cache(maxsize=64)
+def _upper(n: int) -> np.ndarray:
+    """bool[n, n]: i < j (each unordered pair once, in combinations order)."""
+    out = np.triu(np.ones((n, n), dtype=bool), 1)
+    out.setflags(write=False)
+    return out
+
+
 def _empty_set(k: int, excluded: list[dict]) -> CandidateSet:
     """No candidates, with (empty) leg metrics: what leg_metrics would fill, without its ~40 us."""
-    cs = CandidateSet(
-        np.zeros((0, 2), dtype=np.int64), np.zeros((0, 2), dtype=np.int64), np.zeros((0, 2, k), dtype=np.int64),
-        np.zeros(0, dtype=np.int64),
-    )
+    node, opt, units, source, active, n_legs, metric = _empty_arrays(k)
+    cs = CandidateSet(node, opt, units, source)
     cs.excluded = excluded
-    cs.active = np.zeros((0, 2), dtype=bool)
-    cs.n_legs = np.zeros(0, dtype=np.int64)
+    cs.active = active
+    cs.n_legs = n_legs
     for name in _METRIC_FIELDS:
-        setattr(cs, name, np.zeros((0, 2)))
+        setattr(cs, name, metric)
     return cs
+
+
+@lru_cache(maxsize=64)
+def _empty_arrays(k: int):
+    # Zero-size arrays hold nothing to write, so every empty set may share them
+    # (most orders that reach the split search end with an empty chunk).
+    return (
+        np.zeros((0, 2), dtype=np.int64),
+        np.zeros((0, 2), dtype=np.int64),
+        np.zeros((0, 2, k), dtype=np.int64),
+        np.zeros(0, dtype=np.int64),
+        np.zeros((0, 2), dtype=bool),
+        np.zeros(0, dtype=np.int64),
+        np.zeros((0, 2)),
+    )
 
 
 class SplitSearch:
@@ -541,7 +562,8 @@ class SplitSearch:
         self.usable, self.line_ok = usable, line_ok
         self.lanes = lanes if lanes is not None else lane_metrics(net, view, ctx)
         self.unit_all = _unit_cost_matrix(net, ctx)  # [N, O, K]
-        self.partial_nodes = np.flatnonzero(line_ok.any(axis=1))
+        self.partial_mask = line_ok.any(axis=1)  # nodes that hold at least one line
+        self.partial_nodes = np.flatnonzero(self.partial_mask)
         if usable.any():
             self.f_min = float(net.per_shipment_usd[usable].min())
             unit = np.where((usable[:, :, None] & line_ok[:, None, :]), self.unit_all, np.inf)
@@ -550,6 +572,7 @@ class SplitSearch:
             self.f_min = self.line_min_sum = np.inf
         self._groups: list | None = None
         self._tight: tuple | None = None
+        self._grid: tuple | None = None
 
     # ------------------------------------------------------------------ bounds
     def cost_lower_bound(self, size: int) -> float:
@@ -673,6 +696,118 @@ class SplitSearch:
             np.concatenate([assign, assign_v[differ]]),
         )
 
+    def _assign(self, nodes: np.ndarray, opts: np.ndarray, lc: np.ndarray, size: int):
+        """Each line to its cheapest node of the subset; subsets where a node ships nothing are dropped."""
+        assign = np.argmin(lc, axis=1)  # [M, K]
+        if self.view.stock_price is not None and self.params.stock_value_weight > 0:
+            nodes, opts, assign = self._priced_assignments(nodes, opts, lc, assign)
+        # every node of the subset must ship something, else a smaller subset covers it
+        used = (assign[:, :, None] == np.arange(size)[None, None, :]).any(axis=1).all(axis=1)
+        if not used.all():
+            nodes, opts, assign = nodes[used], opts[used], assign[used]
+        return nodes, opts, assign
+
+    def _group_nodes(self):
+        """Per service level and node: its option (cheapest for the whole order), and whether
+        the node is in the level's pool; shared by the pair path and the triple bound.
+
+        Returns (bo int[G, N], ok bool[G, N], uc float[G, N, K] per-unit line costs at
+        that option, inf where the node cannot ship the whole line).
+        """
+        if self._grid is None:
+            net, usable, line_ok, unit_all = self.net, self.usable, self.line_ok, self.unit_all
+            g_n = len(net.services)
+            est_order = net.per_shipment_usd + unit_all.sum(axis=2)  # [N, O]
+            in_g = usable[None, :, :] & net.service_option_mask[:, None, :]
+            est = np.where(in_g, est_order[None, :, :], np.inf)  # [G, N, O]
+            bo = np.argmin(est, axis=2)  # [G, N]
+            rows = np.arange(net.n_nodes)[None, :]
+            ok = np.isfinite(est[np.arange(g_n)[:, None], rows, bo]) & self.partial_mask[None, :]
+            uc = np.where(line_ok[None, :, :], unit_all[rows, bo], np.inf)  # [G, N, K]
+            self._grid = (bo, ok, uc)
+        return self._grid
+
+    def triple_beaten(self, best_cost: float, best_score: float) -> bool:
+        """True when no plan of exactly three shipments can beat (best_cost, best_score).
+
+        Per service level, a three-node plan costs at least its three per-shipment
+        charges plus each line's cheapest per-unit cost in the level's pool, and
+        scores at least that (x cost weight) + the three nodes' load terms + the
+        largest of their ETA / lateness / risk values + two split penalties. The
+        minimum over all triples is found without listing them: for each node m
+        taken as the one with the largest of those values, add the two smallest
+        per-node terms among nodes ranked before it. :meth:`size_bound` takes each
+        minimum from a different node; coupling them here rules out about half of
+        the orders that would otherwise enumerate triples (220 per level on a
+        12-node network), and nearly all of those triples would lose anyway.
+        """
+        net, ctx, usable = self.net, self.ctx, self.usable
+        bo, ok, uc = self._group_nodes()
+        if (ok.sum(axis=1) < 3).all():
+            return True
+        cw, ew, lw, rw, loadw, sp = self._score_weights()
+        flat = np.arange(net.n_nodes)[None, :] * net.n_options + bo  # [G, N]
+        eta = self.lanes.eta[flat]
+        g = ew * eta + lw * np.maximum(eta - ctx.promise_hours, 0.0) + rw * self.lanes.risk[flat]
+        g = np.where(ok, g, np.inf)
+        ps = np.where(ok, net.per_shipment_usd.ravel()[flat], np.inf)
+        a = cw * ps + loadw * self._load_ratio2()[None, :]  # additive per-node score part
+        lmin = np.where(ok[:, :, None], uc, np.inf).min(axis=1).sum(axis=1)  # [G]
+        n = g.shape[1]
+        # j ranks before m: smaller g, ties broken by index (each triple counted with its max node)
+        before = (g[:, None, :] < g[:, :, None]) | (
+            (g[:, None, :] == g[:, :, None]) & (np.arange(n)[None, :] < np.arange(n)[:, None])[None, :, :]
+        )  # [G, m, j]
+        two = np.partition(np.where(before & ok[:, None, :], a[:, None, :], np.inf), 1, axis=2)[:, :, :2].sum(axis=2)
+        score = (a + g + two).min(axis=1) + cw * lmin + 2.0 * sp  # [G]
+        cost = np.sort(ps, axis=1)[:, :3].sum(axis=1) + lmin
+        cost = np.where(np.isfinite(score), cost, np.inf)
+        return bool((self.beaten(cost, best_cost) & self.beaten(score, best_score)).all())
+
+    def _pairs(self, bound: tuple[float, float] | None):
+        """(nodes [M, 2], opts [M, 2], lc [M, 2, K]) of the two-node subsets that can cover the
+        order and are not pruned by ``bound``, in the order of the general path.
+
+        The same subsets, options and bounds as the general path of :meth:`candidates`
+        for ``size`` 2, computed on [service, node, node] grids (a few hundred cells)
+        instead of gathering and concatenating a list of pairs: about four orders in
+        ten reach this point and three quarters of those find no pair worth
+        materialising, so this test is most of what they pay.
+        """
+        net, ctx, line_ok, unit_all = self.net, self.ctx, self.line_ok, self.unit_all
+        n_nodes = net.n_nodes
+        rows = np.arange(n_nodes)[None, :]
+        # each node's option per service: the one cheapest for the whole order (as _service_groups)
+        bo, ok, uc = self._group_nodes()
+        # per pair, each line at the cheaper of the two nodes, summed: inf when some line
+        # is held by neither (costs are finite or +inf, so the sum is finite iff all are)
+        lines = np.minimum(uc[:, :, None, :], uc[:, None, :, :]).sum(axis=3)  # [G, N, N]
+        keep = np.isfinite(lines) & ok[:, :, None] & ok[:, None, :] & _upper(n_nodes)[None, :, :]
+        if bound is not None and keep.any():
+            cw, ew, lw, rw, loadw, sp = self._score_weights()
+            flat = rows * net.n_options + bo  # [G, N]
+            ps = net.per_shipment_usd.ravel()[flat]
+            eta = self.lanes.eta[flat]
+            stay = 1.0 - self.lanes.risk[flat]
+            load = self._load_ratio2()
+            # the expressions of _subset_bounds, leg 0 = the lower node index
+            cost = ps[:, :, None] + ps[:, None, :]
+            eta2 = np.maximum(eta[:, :, None], eta[:, None, :])
+            risk = 1.0 - stay[:, :, None] * stay[:, None, :]
+            load2 = load[:, None] + load[None, :]
+            cost = cost + lines
+            score = (
+                cw * cost + ew * eta2 + lw * np.maximum(eta2 - ctx.promise_hours, 0.0) + rw * risk + loadw * load2 + sp
+            )
+            keep &= ~(self.beaten(cost, bound[0]) & self.beaten(score, bound[1]))
+        if not keep.any():
+            return None, None, None
+        gi, ii, jj = np.nonzero(keep)  # service-major, then pairs in combinations order
+        nodes = np.stack((ii, jj), axis=1)
+        opts = np.stack((bo[gi, ii], bo[gi, jj]), axis=1)
+        lc = np.where(line_ok[nodes], unit_all[nodes, opts], np.inf)  # [M, 2, K]
+        return nodes, opts, lc
+
     def candidates(
         self, size: int, excluded: list[dict], bound: tuple[float, float] | None = None
     ) -> CandidateSet:
@@ -684,7 +819,13 @@ class SplitSearch:
         net, ctx = self.net, self.ctx
         k = len(ctx.qty)
         nodes = None
-        if 2 <= size <= k and len(self.partial_nodes) >= size:
+        if size == 2 and 2 <= k and len(self.partial_nodes) >= 2:
+            nodes, opts, lc = self._pairs(bound)
+            if nodes is not None:
+                nodes, opts, assign = self._assign(nodes, opts, lc, size)
+            else:
+                nodes = None
+        elif 2 <= size <= k and len(self.partial_nodes) >= size:
             # All service levels at once: the subsets of every level's node pool, in the
             # original order (level by level, subsets in combinations order), so one pass of
             # array operations replaces one pass per service level.
@@ -713,14 +854,7 @@ class SplitSearch:
                     cost_lb, score_lb = self._subset_bounds(nodes[idx], opts[idx], best[idx])
                     keep[idx] = ~(self.beaten(cost_lb, bound[0]) & self.beaten(score_lb, bound[1]))
                 if keep.any():
-                    nodes, opts, lc = nodes[keep], opts[keep], lc[keep]
-                    assign = np.argmin(lc, axis=1)  # [M, K]: each line to its cheapest node of the subset
-                    if self.view.stock_price is not None and self.params.stock_value_weight > 0:
-                        nodes, opts, assign = self._priced_assignments(nodes, opts, lc, assign)
-                    # every node of the subset must ship something, else a smaller subset covers it
-                    used = (assign[:, :, None] == np.arange(size)[None, None, :]).any(axis=1).all(axis=1)
-                    if not used.all():
-                        nodes, opts, assign = nodes[used], opts[used], assign[used]
+                    nodes, opts, assign = self._assign(nodes[keep], opts[keep], lc[keep], size)
                 else:
                     nodes = None
         if nodes is None or len(nodes) == 0:

@@ -96,6 +96,11 @@ class Network:
         return np.array([self.services.index(s) for s in self.option_service], dtype=np.int64)
 
     @cached_property
+    def service_option_mask(self) -> np.ndarray:
+        """bool[G, O]: option o is of service level g (the split generator's groups)."""
+        return self.option_service_idx[None, :] == np.arange(len(self.services))[:, None]
+
+    @cached_property
     def per_shipment_usd(self) -> np.ndarray:
         """float[N, O]: carrier fixed charge + node handling per shipment, paid by every leg.
 

@@ -132,6 +132,8 @@ def scored_candidates(
                 cost_lb, score_lb = search.size_bound(size)
                 if search.beaten(cost_lb, best_cost) and search.beaten(score_lb, best_score):
                     break
+                if size == 3 and search.triple_beaten(best_cost, best_score):
+                    continue  # no triple can win; larger plans are judged by their own bounds
             extra = search.candidates(size, excluded, (best_cost, best_score) if have else None)
             enumerated.append(size)
             if len(extra):

@@ -1,0 +1,98 @@
+"""The split search's lower bounds never change a decision.
+
+`scored_candidates` skips split sizes and node subsets whose lower bounds lose to
+the best plan found so far (size_bound, the pair grid, the triple bound, the
+per-subset bounds). Here every decision of a short national simulation (busy
+queues, partial stock, weight tiers, volume limits) is re-decided with every
+bound switched off, for each strategy, and the chosen plan and its score must be
+the same.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import router.engine as engine
+from router import candidates as C
+from router.simulation import simulate
+
+from conftest import SCENARIOS
+
+
+@pytest.fixture(scope="module")
+def captured():
+    """(net, params, skus, [(view, ctx), ...]) of every decision in 90 simulated minutes of national."""
+    from router.scenario import load_scenario
+
+    seen: list = []
+    orig = engine.decide
+
+    def spy(net, view, ctx, params, skus, strategy, *, seed=0, explain=True):
+        seen.append((view, ctx))
+        spy.args = (net, params, skus)
+        return orig(net, view, ctx, params, skus, strategy, seed=seed, explain=explain)
+
+    engine.decide = spy
+    try:
+        simulate(load_scenario(SCENARIOS / "national.yaml"), "optimizer", seed=7, horizon_hours=1.5)
+    finally:
+        engine.decide = orig
+    net, params, skus = spy.args
+    return net, params, skus, seen
+
+
+def _no_pruning(monkeypatch):
+    monkeypatch.setattr(C.SplitSearch, "beaten", classmethod(lambda cls, lb, best: np.zeros(np.shape(lb), dtype=bool)))
+    monkeypatch.setattr(C.SplitSearch, "cost_lower_bound", lambda self, size: 0.0 if np.isfinite(self.f_min) else np.inf)
+    monkeypatch.setattr(C.SplitSearch, "triple_beaten", lambda self, c, s: False)
+
+
+def _chosen(out):
+    if not len(out.ranking):
+        return None, None
+    c = int(out.ranking[0])
+    cs = out.cs
+    legs = sorted(
+        (int(n), int(o), tuple(u.tolist()))
+        for n, o, u in zip(cs.leg_node[c], cs.leg_opt[c], cs.leg_units[c])
+        if n >= 0
+    )
+    return legs, float(out.scores.total[c])
+
+
+@pytest.mark.parametrize("strategy", ["optimizer", "cheapest", "nearest", "tier_rules"])
+def test_bounds_never_change_the_chosen_plan(captured, monkeypatch, strategy):
+    net, params, skus, seen = captured
+    assert len(seen) > 800
+    pruned = [_chosen(engine.decide(net, v, c, params, skus, strategy)) for v, c in seen]
+    with monkeypatch.context() as m:
+        _no_pruning(m)
+        full = [_chosen(engine.decide(net, v, c, params, skus, strategy)) for v, c in seen]
+    splits = 0
+    for (legs_p, score_p), (legs_f, score_f) in zip(pruned, full):
+        assert legs_p == legs_f
+        assert score_p == score_f
+        splits += legs_p is not None and len(legs_p) > 1
+    if strategy in ("optimizer", "cheapest"):
+        assert splits > 10  # the comparison covered chosen splits, not only single-node plans
+
+
+def test_bounds_do_prune(captured):
+    """The bounds are what keeps the search cheap: most orders never list a triple."""
+    net, params, skus, seen = captured
+    calls = {2: 0, 3: 0}
+    orig = C.SplitSearch.candidates
+
+    def count(self, size, excluded, bound=None):
+        calls[size] = calls.get(size, 0) + 1
+        return orig(self, size, excluded, bound)
+
+    C.SplitSearch.candidates = count
+    try:
+        for v, c in seen:
+            engine.decide(net, v, c, params, skus, "optimizer")
+    finally:
+        C.SplitSearch.candidates = orig
+    multi = sum(1 for _, c in seen if len(c.qty) >= 3)
+    assert calls[3] < 0.5 * multi
