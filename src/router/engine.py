@@ -37,7 +37,7 @@ from router.domain import Leg, LegLine, Order, Plan
 from router.errors import InvalidOrderError, LedgerError, RouterError, pydantic_field_error
 from router.network import Network, build_network
 from router.params import StrategyParams
-from router.rationale import build_rationale, factors_at, factors_for, round6
+from router.rationale import build_rationale, factors_at, factors_for, round6, round_np
 from router.scenario import Scenario, load_scenario
 from router.scoring import Scores
 from router.solver.choose import scored_candidates
@@ -470,12 +470,12 @@ class Router:
         cs, net, skus = out.cs, self.network, self._skus
         nodes = cs.leg_node[c].tolist()
         opts = cs.leg_opt[c].tolist()
-        miles = np.round(cs.leg_miles[c], 3).tolist()
-        # one rounding for the four 6-decimal leg arrays (np.round costs ~5 us a call;
-        # rounding is elementwise, so the values are the same as rounding each row)
-        ship, hand, eta, risk = round6(
-            np.stack((cs.leg_shipping_usd[c], cs.leg_handling_usd[c], cs.leg_eta_hours[c], cs.leg_risk[c]))
-        ).tolist()
+        # np.round(x, 3) / np.round(x, 6), bit for bit, on the few numbers of one plan
+        miles = [round_np(x, 1e3) for x in cs.leg_miles[c].tolist()]
+        ship = [round_np(x) for x in cs.leg_shipping_usd[c].tolist()]
+        hand = [round_np(x) for x in cs.leg_handling_usd[c].tolist()]
+        eta = [round_np(x) for x in cs.leg_eta_hours[c].tolist()]
+        risk = [round_np(x) for x in cs.leg_risk[c].tolist()]
         sku_idx = ctx.sku_idx.tolist()
         all_units = cs.leg_units[c].tolist()
         legs = []

@@ -43,6 +43,23 @@ def round6(x: np.ndarray) -> np.ndarray:
     return y
 
 
+def round_np(x: float, scale: float = _TEN6) -> float:
+    """``np.round(x, d)`` of one Python float, bit for bit, with ``scale`` = 10.0 ** d.
+
+    The same three steps in plain Python: the float multiply is the same IEEE
+    operation, ``round(y)`` rounds half to even like ``rint`` (exactly, for
+    |y| < 2**53), and dividing the integer by the scale converts it exactly first.
+    A zero keeps the sign rint gives it (``-0.4`` rounds to ``-0.0``). For the
+    handful of numbers of one plan this is a tenth of the cost of stacking them
+    into an array for numpy. Non-finite values are returned unchanged, as numpy does.
+    """
+    y = x * scale
+    if y - y != 0.0:  # inf or nan
+        return x
+    v = round(y)
+    return v / scale if v else y * 0.0
+
+
 def _r(x: float, nd: int = 6) -> float:
     return float(round(float(x), nd))
 
