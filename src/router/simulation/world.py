@@ -329,8 +329,11 @@ class World:
             if leg < 0:
                 continue
             node_id = self._node_ids[n]
+            # model_construct: node, SKU and units come from the world's own routed legs
+            # (validated when the order was); the state still checks them against its
+            # reservations. Validating 3-4 events per order was a fifth of the world's time.
             for sku, qty in self._l_lines[leg]:  # type: ignore[union-attr]
-                apply(Shipped(node=node_id, sku=sku, qty=qty))
+                apply(Shipped.model_construct(node=node_id, sku=sku, qty=qty))
                 stats["shipped_events"] += 1
                 stats["shipped_units"] += qty
             self._l_lines[leg] = None  # shipped: free the memory
@@ -343,7 +346,7 @@ class World:
         for n in sorted(self._dirty):  # sorted: events in a deterministic order
             true_queue = self.queued[n]
             if queue[n] != true_queue:
-                self.state.apply(LoadUpdate(node=self._node_ids[n], queue_orders=float(true_queue)))
+                self.state.apply(LoadUpdate.model_construct(node=self._node_ids[n], queue_orders=float(true_queue)))
                 self.stats["load_updates"] += 1
         self._dirty.clear()
 
