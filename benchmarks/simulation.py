@@ -1,4 +1,4 @@
-"""Simulated orders per second, routing included, on a month of the national scenario.
+"""Simulated orders per second, routing included, on a month of the national network.
 
 Side by side in one run, on the same arrivals (common random numbers):
 the `optimizer` strategy against `nearest` (the cheapest strategy to rank, a floor for
@@ -14,7 +14,7 @@ hidden world process. Figures per run:
 Target (from the issue): >= 3,000 orders/s with `optimizer` on this 2-core machine, so
 that a 1M-order month runs in about 5 minutes.
 
-    python benchmarks/simulation.py            # 30 days of national (about 600k orders)
+    python benchmarks/simulation.py            # 30 days of national_month (about 600k orders)
     python benchmarks/simulation.py --quick    # 12 hours (about 10k orders)
     python benchmarks/simulation.py --days 3 --strategies optimizer
 """
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="12 simulated hours instead of 30 days")
     ap.add_argument("--days", type=float, default=None, help="simulated days (default 30; --quick 0.5)")
-    ap.add_argument("--scenario", default="national", help="name in scenarios/")
+    ap.add_argument("--scenario", default="national_month", help="name in scenarios/ (default: national_month)")
     ap.add_argument("--strategies", default="optimizer,nearest", help="comma-separated")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)

@@ -191,3 +191,24 @@ def test_a_split_solver_failure_is_an_unfulfillable_decision_not_an_exception(ti
     assert d.record["solver"]["status"] == "error"
     assert "split solver: time limit reached with no plan" in [e["detail"] for e in d.rationale["excluded"]]
     assert int(r.state.reserved.sum()) == 0
+
+
+def test_more_units_than_the_open_network_holds_is_unfulfillable_without_the_solver(tiny_router, monkeypatch):
+    import router.solver.split as split
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the split MIP ran for an order no plan can cover")
+
+    monkeypatch.setattr(split, "solve_split", must_not_run)
+    r = tiny_router("two_warehouses_one_carrier")
+    # 10 SKU-1 at WH-A and 10 at WH-B: 21 cannot be covered, whatever the split
+    d = r.route(make_order("huge", [("SKU-1", 21)], dest={"region": "mid"}))
+    assert d.status == "unfulfillable" and d.plan is None
+    assert d.record["solver"] == {"name": "stock-check", "status": "infeasible", "short_lines": 1}
+    assert "SKU-1: 20 units at open nodes, the order needs 21" in [e["detail"] for e in d.rationale["excluded"]]
+    assert "SKU-1: 20 units at open nodes, the order needs 21" in d.sentence
+    assert int(r.state.reserved.sum()) == 0
+    # 20 fit exactly: the solver splits them 10 + 10
+    monkeypatch.undo()
+    d = r.route(make_order("all", [("SKU-1", 20)], dest={"region": "mid"}))
+    assert d.status == "routed" and sorted(leg.lines[0].qty for leg in d.plan.legs) == [10, 10]

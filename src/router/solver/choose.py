@@ -153,7 +153,21 @@ def scored_candidates(
     cs.solver = info
     if len(cs) == 0:
         node_open = ~view.closed & np.array([nid not in params.excluded_nodes for nid in net.node_ids])
-        if node_open.any():
+        # A line with fewer units at all open nodes together than the order asks for
+        # cannot be covered by any plan: say so without building the MIP (building and
+        # validating it is about a millisecond, and a stocked-out network sees this often).
+        in_stock = np.where(node_open[:, None], np.maximum(view.avail - params.safety_stock_units, 0), 0).sum(axis=0)
+        short = np.flatnonzero(in_stock < ctx.qty)
+        if node_open.any() and len(short):
+            k = int(short[0])
+            more = f" (+{len(short) - 1} more lines)" if len(short) > 1 else ""
+            detail = (
+                f"{skus[int(ctx.sku_idx[k])]}: {int(in_stock[k])} units at open nodes, "
+                f"the order needs {int(ctx.qty[k])}{more}"
+            )
+            cs.excluded = [*excluded, {"node": "*", "rule": "stock", "detail": detail}]
+            cs.solver = {"name": "stock-check", "status": "infeasible", "short_lines": int(len(short))}
+        elif node_open.any():
             from router.solver.split import SplitSolveError, solve_split
 
             problem, arc_node, arc_opt = build_split_problem(net, view, ctx, params, node_open)
