@@ -212,3 +212,26 @@ def test_more_units_than_the_open_network_holds_is_unfulfillable_without_the_sol
     monkeypatch.undo()
     d = r.route(make_order("all", [("SKU-1", 20)], dest={"region": "mid"}))
     assert d.status == "routed" and sorted(leg.lines[0].qty for leg in d.plan.legs) == [10, 10]
+
+
+def test_ship_by_index_equals_the_shipped_event(tiny_router):
+    from router.errors import InvalidEventError
+    from router.state import Shipped
+
+    a, b = tiny_router("two_warehouses_one_carrier", ledger=None), tiny_router("two_warehouses_one_carrier", ledger=None)
+    for r in (a, b):
+        r.route(make_order("o", [("SKU-1", 3)], dest={"region": "mid"}))
+    n = int(np.flatnonzero(a.state.reserved.sum(axis=1))[0])
+    k = a.scenario.sku_index["SKU-1"]
+    va = a.state.apply(Shipped(node=a.network.node_ids[n], sku="SKU-1", qty=2))
+    vb = b.state.ship(n, k, 2)
+    assert va == vb
+    assert np.array_equal(a.state.on_hand, b.state.on_hand) and np.array_equal(a.state.reserved, b.state.reserved)
+    assert int(b.state.reserved[n, k]) == 1
+    # more than is reserved, or no units at all: refused, nothing changes
+    before = b.state.on_hand.copy()
+    with pytest.raises(InvalidEventError, match="ships 2 but only 1 are reserved"):
+        b.state.ship(n, k, 2)
+    with pytest.raises(InvalidEventError, match="not a positive number"):
+        b.state.ship(n, k, 0)
+    assert np.array_equal(b.state.on_hand, before) and b.state.version == vb

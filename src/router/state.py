@@ -490,6 +490,26 @@ class LiveState:
             return self.version
 
     # ------------------------------------------------------------------ events
+    def _ship(self, n: int, k: int, qty: int) -> None:
+        if qty > self.reserved[n, k]:
+            raise InvalidEventError("qty", f"ships {qty} but only {self.reserved[n, k]} are reserved")
+        self.on_hand[n, k] -= qty
+        self.reserved[n, k] -= qty
+
+    def ship(self, node: int, sku: int, qty: int) -> int:
+        """:class:`Shipped` by node and SKU index: on-hand and reserved both drop by ``qty``.
+
+        The same checks and effect as ``apply(Shipped(...))``, for a caller that already
+        holds indices: the simulator's warehouses report three or four shipments per
+        order, and building and validating a pydantic event cost more than applying it.
+        """
+        if not qty > 0:
+            raise InvalidEventError("qty", f"{qty!r} is not a positive number of units")
+        with self.lock:
+            self._ship(node, sku, qty)
+            self._touch()
+            return self.version
+
     def apply(self, event: Event | dict) -> int:
         """Apply one validated event; returns the new version. Bad events change nothing."""
         if isinstance(event, dict):
@@ -515,13 +535,7 @@ class LiveState:
                     )
                 self.on_hand[n, k] = new
             elif isinstance(event, Shipped):
-                n, k = self.node_idx(event.node), self.sku_idx(event.sku)
-                if event.qty > self.reserved[n, k]:
-                    raise InvalidEventError(
-                        "qty", f"ships {event.qty} but only {self.reserved[n, k]} are reserved"
-                    )
-                self.on_hand[n, k] -= event.qty
-                self.reserved[n, k] -= event.qty
+                self._ship(self.node_idx(event.node), self.sku_idx(event.sku), event.qty)
             elif isinstance(event, LoadUpdate):
                 n = self.node_idx(event.node)
                 self.queue_orders[n] = event.queue_orders
