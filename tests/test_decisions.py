@@ -284,6 +284,11 @@ def test_route_batch_validates_everything_first_and_rolls_back_on_ledger_failure
     with pytest.raises(LedgerError, match="batch of 3 decisions not recorded: disk full"):
         r.route_batch(good)
     assert int(r.state.reserved.sum()) == 0 and r.failed_writes == 3
+    # an unfulfillable order in the batch reserved nothing; rolling it back is a no-op
+    huge = make_order("huge", [("SKU-C", 10_000)], dest={"region": "center"})
+    with pytest.raises(LedgerError, match="batch of 4 decisions not recorded"):
+        r.route_batch([*good, huge])
+    assert int(r.state.reserved.sum()) == 0 and r.failed_writes == 7
     r.ledger = real
     ds = r.route_batch(good)
     assert [d.status for d in ds] == ["routed"] * 3 and real.count_decisions() == 3

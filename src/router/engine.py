@@ -451,7 +451,8 @@ class Router:
                         nodes.append(n)
                         skus.append(sku_idx[k])
                         qty.append(u)
-        return np.array(nodes, dtype=np.int64), np.array(skus, dtype=np.int64), np.array(qty, dtype=np.int64), lanes
+        # plain lists: the state iterates them in Python anyway (arrays were converted back)
+        return nodes, skus, qty, lanes
 
     def _reserve(self, out: Outcome, ctx: OrderContext):
         """Check-and-reserve the chosen plan; the allocation arrays, or None if the stock is gone."""

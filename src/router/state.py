@@ -431,7 +431,10 @@ class LiveState:
         # touches a handful of cells, so a dict beats a full N x K scratch array (the
         # rest of the array is untouched, and reserved <= on_hand holds there already).
         need: dict[tuple[int, int], int] = {}
-        for n, k, q in zip(np.asarray(node_idx).tolist(), np.asarray(sku_idx).tolist(), np.asarray(qty).tolist()):
+        def as_list(x):
+            return x if isinstance(x, list) else np.asarray(x).tolist()
+
+        for n, k, q in zip(as_list(node_idx), as_list(sku_idx), as_list(qty)):
             need[(n, k)] = need.get((n, k), 0) + q
         with self.lock:
             on_hand, reserved = self.on_hand, self.reserved
@@ -452,6 +455,9 @@ class LiveState:
 
     def release(self, node_idx: np.ndarray, sku_idx: np.ndarray, qty: np.ndarray, lanes=()) -> None:
         """Undo a reservation (an override moved it, or the ledger write failed)."""
+        # as int arrays: an empty plan's [] would otherwise be a float index
+        node_idx, sku_idx = np.asarray(node_idx, dtype=np.int64), np.asarray(sku_idx, dtype=np.int64)
+        qty = np.asarray(qty, dtype=np.int64)
         with self.lock:
             np.subtract.at(self.reserved, (node_idx, sku_idx), qty)
             if np.any(self.reserved < 0):
