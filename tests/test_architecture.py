@@ -20,6 +20,7 @@ LAYERS = {
     "state": 1,
     "demand": 1,
     "candidates": 2,
+    "kernels": 2,
     "features": 2,
     "risk": 3,
     "scoring": 3,
@@ -48,6 +49,7 @@ CONFINED = {
     "matplotlib": {"simulation"},
     "typer": {"cli"},
     "rich": {"cli", "simulation"},
+    "numba": {"kernels"},
     "highspy": set(),  # cannot share a process with ortools: HiGHS goes through MathOpt
 }
 

@@ -46,6 +46,9 @@ def _no_pruning(monkeypatch):
     monkeypatch.setattr(C.SplitSearch, "beaten", classmethod(lambda cls, lb, best: np.zeros(np.shape(lb), dtype=bool)))
     monkeypatch.setattr(C.SplitSearch, "cost_lower_bound", lambda self, size: 0.0 if np.isfinite(self.f_min) else np.inf)
     monkeypatch.setattr(C.SplitSearch, "triple_beaten", lambda self, c, s: False)
+    listing = C.SplitSearch.candidates
+    # no bound handed to the subset enumeration either (the compiled loop bounds inside)
+    monkeypatch.setattr(C.SplitSearch, "candidates", lambda self, size, excluded, bound=None: listing(self, size, excluded))
 
 
 def _chosen(out):
@@ -61,9 +64,11 @@ def _chosen(out):
     return legs, float(out.scores.total[c])
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "numpy"])
 @pytest.mark.parametrize("strategy", ["optimizer", "cheapest", "nearest", "tier_rules"])
-def test_bounds_never_change_the_chosen_plan(captured, monkeypatch, strategy):
+def test_bounds_never_change_the_chosen_plan(captured, monkeypatch, strategy, compiled):
     net, params, skus, seen = captured
+    monkeypatch.setattr(C, "COMPILED_SPLITS", compiled)
     assert len(seen) > 800
     pruned = [_chosen(engine.decide(net, v, c, params, skus, strategy)) for v, c in seen]
     with monkeypatch.context() as m:
@@ -78,9 +83,58 @@ def test_bounds_never_change_the_chosen_plan(captured, monkeypatch, strategy):
         assert splits > 10  # the comparison covered chosen splits, not only single-node plans
 
 
-def test_bounds_do_prune(captured):
-    """The bounds are what keeps the search cheap: most orders never list a triple."""
+def _split_inputs(net, params, skus, v, c):
+    u = C.usable_options(net, v, c)
+    ok, ex = C.node_exclusions(net, v, c, params, u, skus)
+    lo = C.line_feasibility(v, c, params, ok)
+    ln = C.lane_metrics(net, v, c)
+    cs = C.single_candidates(net, v, c, u, lo, ex, ln)
+    from router.scoring import score_candidates
+
+    sc = score_candidates(cs, v, c, params)
+    bound = (float(sc.term("cost").values.min()), float(sc.total.min())) if len(cs) else None
+    return u, lo, ln, bound
+
+
+def test_compiled_and_numpy_enumerations_list_the_same_plans(captured, monkeypatch):
+    """Same subsets, order, options, units and leg numbers, with and without a bound, sizes 2-3."""
     net, params, skus, seen = captured
+    compared = nonempty = 0
+    for v, c in seen[::3]:
+        if len(c.qty) < 2:
+            continue
+        u, lo, ln, bound = _split_inputs(net, params, skus, v, c)
+        for size in range(2, min(3, len(c.qty)) + 1):
+            for b in (None, bound) if bound else (None,):
+                out = []
+                for compiled in (True, False):
+                    monkeypatch.setattr(C, "COMPILED_SPLITS", compiled)
+                    search = C.SplitSearch(net, v, c, params, u, lo, ln)
+                    assert search.compiled is compiled
+                    out.append(search.candidates(size, [], b))
+                a, n = out
+                for name in ("leg_node", "leg_opt", "leg_units", "source", *C._METRIC_FIELDS):
+                    np.testing.assert_array_equal(getattr(a, name), getattr(n, name), err_msg=name)
+                compared += 1
+                nonempty += len(a) > 0
+    assert compared > 300 and nonempty > 100
+
+
+def test_bounds_do_prune(captured, monkeypatch):
+    """The bounds are what keeps the search cheap: most subsets are never materialised."""
+    net, params, skus, seen = captured
+    kept = {True: 0, False: 0}
+    for v, c in seen[::3]:
+        if len(c.qty) < 3:
+            continue
+        u, lo, ln, bound = _split_inputs(net, params, skus, v, c)
+        if bound is None:
+            continue
+        for bounded in (True, False):
+            kept[bounded] += len(C.SplitSearch(net, v, c, params, u, lo, ln).candidates(3, [], bound if bounded else None))
+    assert kept[False] > 1000 and kept[True] < 0.05 * kept[False]
+    # the numpy path skips whole sizes: most three-line orders never list a triple
+    monkeypatch.setattr(C, "COMPILED_SPLITS", False)
     calls = {2: 0, 3: 0}
     orig = C.SplitSearch.candidates
 
@@ -88,11 +142,8 @@ def test_bounds_do_prune(captured):
         calls[size] = calls.get(size, 0) + 1
         return orig(self, size, excluded, bound)
 
-    C.SplitSearch.candidates = count
-    try:
-        for v, c in seen:
-            engine.decide(net, v, c, params, skus, "optimizer")
-    finally:
-        C.SplitSearch.candidates = orig
+    monkeypatch.setattr(C.SplitSearch, "candidates", count)
+    for v, c in seen:
+        engine.decide(net, v, c, params, skus, "optimizer")
     multi = sum(1 for _, c in seen if len(c.qty) >= 3)
     assert calls[3] < 0.5 * multi

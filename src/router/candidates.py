@@ -564,7 +564,13 @@ class SplitSearch:
         self.unit_all = _unit_cost_matrix(net, ctx)  # [N, O, K]
         self.partial_mask = line_ok.any(axis=1)  # nodes that hold at least one line
         self.partial_nodes = np.flatnonzero(self.partial_mask)
-        if usable.any():
+        # The compiled enumeration (router.kernels) applies every subset's own bounds, so
+        # the size-level bounds below are not needed; with stock prices the numpy path
+        # also offers the priced line assignment of each subset.
+        self.compiled = COMPILED_SPLITS and (view.stock_price is None or params.stock_value_weight <= 0)
+        if self.compiled:
+            self.f_min = self.line_min_sum = np.nan  # unused on the compiled path
+        elif usable.any():
             self.f_min = float(net.per_shipment_usd[usable].min())
             unit = np.where((usable[:, :, None] & line_ok[:, None, :]), self.unit_all, np.inf)
             self.line_min_sum = float(unit.min(axis=(0, 1)).sum())
@@ -723,7 +729,8 @@ class SplitSearch:
             bo = np.argmin(est, axis=2)  # [G, N]
             rows = np.arange(net.n_nodes)[None, :]
             ok = np.isfinite(est[np.arange(g_n)[:, None], rows, bo]) & self.partial_mask[None, :]
-            uc = np.where(line_ok[None, :, :], unit_all[rows, bo], np.inf)  # [G, N, K]
+            # the compiled enumeration reads unit_all itself; the numpy paths need uc
+            uc = None if self.compiled else np.where(line_ok[None, :, :], unit_all[rows, bo], np.inf)  # [G, N, K]
             self._grid = (bo, ok, uc)
         return self._grid
 
@@ -819,7 +826,28 @@ class SplitSearch:
         net, ctx = self.net, self.ctx
         k = len(ctx.qty)
         nodes = None
-        if size == 2 and 2 <= k and len(self.partial_nodes) >= 2:
+        if self.compiled and 2 <= size <= k and len(self.partial_nodes) >= size:
+            from router.kernels import subset_plans
+
+            bo, ok, _ = self._group_nodes()
+            nodes, opts, assign = subset_plans(
+                size,
+                ok,
+                bo,
+                self.unit_all,
+                self.line_ok,
+                net.per_shipment_usd.ravel(),
+                self.lanes.eta,
+                self.lanes.risk,
+                self._load_ratio2(),
+                self._score_weights(),
+                ctx.promise_hours,
+                bound,
+                self.TOL,
+            )
+            if not len(nodes):
+                nodes = None
+        elif size == 2 and 2 <= k and len(self.partial_nodes) >= 2:
             nodes, opts, lc = self._pairs(bound)
             if nodes is not None:
                 nodes, opts, assign = self._assign(nodes, opts, lc, size)
@@ -907,6 +935,10 @@ def from_units(
     )
     return leg_metrics(cs, net, view, ctx)
 
+
+# Enumerate splits with the compiled loop of router.kernels (the numpy path stays for
+# priced stock and as the reference the tests compare it with).
+COMPILED_SPLITS = True
 
 _METRIC_FIELDS = (
     "leg_miles",

@@ -122,10 +122,11 @@ def scored_candidates(
         for size in range(2, max_legs + 1):
             # A plan of `size` shipments costs at least lb; skip the size when that cannot
             # beat the best plan so far on cost (cheapest) nor on score (optimizer).
-            lb = search.cost_lower_bound(size)
-            if not np.isfinite(lb):
+            # The compiled enumeration bounds every subset itself, faster than these tests.
+            lb = -np.inf if search.compiled else search.cost_lower_bound(size)
+            if not np.isfinite(lb) and not search.compiled:
                 break
-            if have:
+            if have and not search.compiled:
                 if lb >= best_cost and params.cost_weight * lb + params.split_penalty_usd * (size - 1) >= best_score:
                     break
                 # The tighter bound (distinct nodes, ETA, risk, load) prunes most remaining sizes.
