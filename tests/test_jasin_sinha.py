@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -115,6 +116,9 @@ def test_benchmark_smoke_one_seed_of_200_arrivals():
         js.Policy("dual-once", "optimizer", js.dual_prices(0.0)),
         js.Policy("dual-resolve", "optimizer", js.dual_prices(0.0), 50),
         js.Policy("order-lp-resolve", "optimizer", js.order_lp_prices(), 50),
+        js.Policy(
+            "order-lp-track", "optimizer", js.smoothed(js.order_lp_prices(5, 50, fast=True), 0.3), 20, track=0.25
+        ),
     ]
     res = js.run_seed(1, 200, policies=policies)
     lp = res["hindsight_lp"]["cost_per_order"]
@@ -125,3 +129,16 @@ def test_benchmark_smoke_one_seed_of_200_arrivals():
         # policies ship whenever stock exists, so each leaves the same units unfulfilled
         assert p["units_unmet"] == res["policies"]["myopic"]["units_unmet"]
     assert res["policies"]["myopic"]["gap_share"] == 0.0
+
+
+def test_benchmark_cli_runs_only_the_named_policies_and_reports_the_machine(capsys):
+    js.main(
+        ["--arrivals", "60", "--seeds", "1", "--samples", "2", "--track-every", "20", "--policies", "order-lp-track"]
+    )
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert list(summary["cost_per_order"]) == ["myopic", "order-lp-track", "hindsight_lp", "lagrangian_bound"]
+    assert summary["track_every"] == 20
+    assert summary["machine"]["logical cores"]
+    assert summary["target_met"] == bool(summary["target_met_by"])
+    with pytest.raises(SystemExit):
+        js.main(["--arrivals", "60", "--seeds", "1", "--policies", "no-such-policy"])

@@ -35,6 +35,11 @@ Two models, both solved with HiGHS through OR-Tools MathOpt:
 
 Models are built as one ``ModelProto`` from numpy index arrays (no Python object
 per variable): the hindsight model of 5,000 orders has ~10^5 variables.
+:func:`fulfilment_prices` solves the same order-level LP through SciPy's HiGHS
+(statically linked into SciPy, so it shares a process with OR-Tools' HiGHS),
+faster on the small sampled futures a pricing job solves by the dozen.
+:func:`track_prices` corrects prices between two solves from how fast the stock is
+actually spent.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ __all__ = [
     "fulfilment_prices",
     "hindsight_bound",
     "lagrangian_bound",
+    "track_prices",
     "transport_prices",
 ]
 
@@ -487,6 +493,58 @@ def fulfilment_prices(orders: OrderList, costs: FulfilmentCosts, stock: np.ndarr
         prices_usd=model.prices(duals),
         seconds=time.perf_counter() - t0,
     )
+
+
+def track_prices(
+    base_usd: np.ndarray,
+    correction_usd: np.ndarray,
+    available: np.ndarray,
+    used: np.ndarray,
+    arrivals_left: int,
+    step_usd: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Correct re-solved stock prices between two solves by how fast the stock is actually spent.
+
+    A re-solve prices each unit for the demand to come, but the greedy decisions that
+    follow need not spend stock as its plan does: where duals are degenerate, a price
+    that makes a node the cheapest sends it every order until the next solve. The
+    correction is one step of dual descent per order (Balseiro, Lu & Mirrokni, "The best
+    of many worlds: dual mirror descent for online allocation problems", Operations
+    Research 71(1) 2023): each (node, SKU) holding stock should be spent at the rate
+    ``available / arrivals_left``; each unit used above that rate raises its price by
+    ``step_usd``, each unit below lowers it, and the price never goes below 0::
+
+        c <- max(c + step x (used - available / arrivals_left), -base)    where available > 0
+        price = base + c
+
+    It uses only the stock and the count of arrivals left, never the arrivals themselves.
+
+    Parameters
+    ----------
+    base_usd : ndarray, float[N, K]
+        The prices of the last solve (>= 0).
+    correction_usd : ndarray, float[N, K]
+        The correction so far (zeros right after a solve).
+    available : ndarray, float[N, K]
+        Stock before the order just routed.
+    used : ndarray, float[N, K]
+        Units that order took.
+    arrivals_left : int
+        Arrivals still to come, counting the order just routed (>= 1).
+    step_usd : float
+        USD per unit of deviation from the rate.
+
+    Returns
+    -------
+    (prices, correction) : tuple of ndarray
+        The prices for the next order (>= 0) and the new correction.
+    """
+    base = np.asarray(base_usd, dtype=float)
+    avail = np.asarray(available, dtype=float)
+    rate = avail / max(int(arrivals_left), 1)
+    step = correction_usd + float(step_usd) * (np.asarray(used, dtype=float) - rate)
+    correction = np.where(avail > 0, np.maximum(step, -base), correction_usd)
+    return np.maximum(base + correction, 0.0), correction
 
 
 # ------------------------------------------------------------- Lagrangian bound
