@@ -88,6 +88,16 @@ def generate_orders(
     sku_value = [sk.value_usd for sk in scenario.skus]
     dests = [Destination.model_construct(lat=r.lat, lon=r.lon, region=r.id) for r in regions]
     region_l, tier_l, t_l = region_i.tolist(), tier_i.tolist(), t.tolist()
+    # Lines are frozen models, and a stream repeats the same (SKU, units) pairs: build
+    # each pair once and share it between orders.
+    line_cache: dict[tuple[int, int], OrderLine] = {}
+
+    def line(s: int, q: int) -> OrderLine:
+        ln = line_cache.get((s, q))
+        if ln is None:
+            ln = line_cache[(s, q)] = OrderLine.model_construct(sku=sku_ids[s], qty=q)
+        return ln
+
     orders = []
     for i in range(m):
         picks = rng.choice(k_skus, size=int(n_lines[i]), replace=False, p=pop).tolist()
@@ -101,7 +111,7 @@ def generate_orders(
                 order_id=f"{prefix}-{i:07d}",
                 customer=Customer.model_construct(customer_id=cust, tier=tiers[tier_l[i]]),
                 destination=dests[region_l[i]],
-                lines=tuple(OrderLine.model_construct(sku=sku_ids[s], qty=q) for s, q in lines),
+                lines=tuple(line(s, q) for s, q in lines),
                 value_usd=float(sum(sku_value[s] * q for s, q in lines)),
                 created_at=created,
                 promised_by=None,
