@@ -252,10 +252,11 @@ class Router:
         self.failed_writes = 0
         self._params_meta_for: StrategyParams | None = None
         self._params_meta: tuple[str, dict] = ("", {})
-        # (lat, lon, region given) -> (miles to every node, region index). Orders to one
-        # destination repeat (a simulation draws region centroids), and the haversine
-        # of every node costs about 10 us per order; the cache is bounded and cleared
-        # when full, so arbitrary live coordinates cannot grow it without limit.
+        # (lat, lon, region given) -> (miles to every node, region index, destination_lanes).
+        # Orders to one destination repeat (a simulation draws region centroids), and the
+        # haversine of every node plus the lane geometry cost about 15 us per order; the
+        # cache is bounded and cleared when full, so arbitrary live coordinates cannot
+        # grow it without limit.
         self._dest_cache: dict[tuple[float, float, str | None], tuple[np.ndarray, int, tuple]] = {}
 
     @classmethod
@@ -436,7 +437,7 @@ class Router:
                 raise
         return decisions
 
-    def _reservation_arrays(self, out: Outcome, ctx: OrderContext):
+    def _reservation(self, out: Outcome, ctx: OrderContext):
         nodes, skus, qty, lanes = [], [], [], []
         if len(out.ranking):
             # one tolist per array rather than numpy scalars per leg and line
@@ -456,7 +457,7 @@ class Router:
 
     def _reserve(self, out: Outcome, ctx: OrderContext):
         """Check-and-reserve the chosen plan; the allocation arrays, or None if the stock is gone."""
-        alloc = self._reservation_arrays(out, ctx)
+        alloc = self._reservation(out, ctx)
         if len(out.ranking) == 0:
             return alloc  # nothing to reserve for an unfulfillable order
         return alloc if self.state.try_reserve(*alloc) else None

@@ -120,21 +120,23 @@ def scored_candidates(
         best_score = float(scores.total.min()) if have else np.inf
         search = SplitSearch(net, view, ctx, params, usable, line_ok, lanes)
         for size in range(2, max_legs + 1):
-            # A plan of `size` shipments costs at least lb; skip the size when that cannot
-            # beat the best plan so far on cost (cheapest) nor on score (optimizer).
-            # The compiled enumeration bounds every subset itself, faster than these tests.
-            lb = -np.inf if search.compiled else search.cost_lower_bound(size)
-            if not np.isfinite(lb) and not search.compiled:
-                break
-            if have and not search.compiled:
-                if lb >= best_cost and params.cost_weight * lb + params.split_penalty_usd * (size - 1) >= best_score:
+            # The compiled enumeration bounds every subset itself, faster than the size-level
+            # tests below; the numpy path needs them.
+            if not search.compiled:
+                # A plan of `size` shipments costs at least lb; skip the size when that cannot
+                # beat the best plan so far on cost (cheapest) nor on score (optimizer).
+                lb = search.cost_lower_bound(size)
+                if not np.isfinite(lb):
                     break
-                # The tighter bound (distinct nodes, ETA, risk, load) prunes most remaining sizes.
-                cost_lb, score_lb = search.size_bound(size)
-                if search.beaten(cost_lb, best_cost) and search.beaten(score_lb, best_score):
-                    break
-                if size == 3 and search.triple_beaten(best_cost, best_score):
-                    continue  # no triple can win; larger plans are judged by their own bounds
+                if have:
+                    if lb >= best_cost and params.cost_weight * lb + params.split_penalty_usd * (size - 1) >= best_score:
+                        break
+                    # The tighter bound (distinct nodes, ETA, risk, load) prunes most remaining sizes.
+                    cost_lb, score_lb = search.size_bound(size)
+                    if search.beaten(cost_lb, best_cost) and search.beaten(score_lb, best_score):
+                        break
+                    if size == 3 and search.triple_beaten(best_cost, best_score):
+                        continue  # no triple can win; larger plans are judged by their own bounds
             extra = search.candidates(size, excluded, (best_cost, best_score) if have else None)
             enumerated.append(size)
             if len(extra):
