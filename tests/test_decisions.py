@@ -13,7 +13,7 @@ from router import InvalidOrderError, Order, ScenarioError, UnknownDecisionError
 from router.engine import Router
 from router.errors import LedgerError
 from router.scenario import load_scenario
-from router.strategies import _FALLBACK, _REGISTRY, register
+from router.strategies import default_strategies
 
 
 def test_record_has_every_field_of_the_v1_contract(tiny_router):
@@ -118,18 +118,16 @@ def test_failing_strategy_falls_back_and_the_record_says_why(tiny_router):
         def rank(self, cs, scores, ctx):
             raise RuntimeError("model file missing")
 
-    register(Broken(), fallback=("optimizer", "nearest"))
-    try:
-        r = tiny_router("two_warehouses_one_carrier")
-        d = r.route(make_order("fb", [("SKU-1", 1)]), strategy="broken")
-        assert d.status == "routed" and d.strategy == "optimizer"
-        fb = d.record["fallback"]
-        assert fb["requested"] == "broken" and fb["used"] == "optimizer"
-        assert fb["causes"] == [{"strategy": "broken", "error": "RuntimeError: model file missing"}]
-        assert r.replay(d.decision_id).matches
-    finally:
-        _REGISTRY.pop("broken", None)
-        _FALLBACK.pop("broken", None)
+    strategies = default_strategies().with_strategy(Broken(), fallback=("optimizer", "nearest"))
+    r = tiny_router("two_warehouses_one_carrier", strategies=strategies)
+    d = r.route(make_order("fb", [("SKU-1", 1)]), strategy="broken")
+    assert d.status == "routed" and d.strategy == "optimizer"
+    fb = d.record["fallback"]
+    assert fb["requested"] == "broken" and fb["used"] == "optimizer"
+    assert fb["causes"] == [{"strategy": "broken", "stage": "rank", "error": "RuntimeError: model file missing"}]
+    assert r.replay(d.decision_id).matches
+    # the default strategies never saw it: composition is explicit, nothing is registered globally
+    assert "broken" not in default_strategies()
 
 
 @pytest.mark.parametrize(
@@ -178,7 +176,7 @@ def test_malformed_scenario_file_names_the_field(tmp_path):
 
 def test_ledger_failure_releases_the_reservation_and_raises(tiny_router):
     class DownLedger:
-        def append_decision(self, record, reservations):
+        def append_decision(self, record, reservations, *, pool=None):
             raise OSError("disk full")
 
         def close(self):
@@ -273,7 +271,7 @@ def test_route_batch_validates_everything_first_and_rolls_back_on_ledger_failure
     assert int(r.state.reserved.sum()) == 0 and r.ledger.count_decisions() == 0
 
     class DownLedger:
-        def append_decisions(self, items):
+        def append_decisions(self, items, *, pool=None):
             raise OSError("disk full")
 
         def close(self):

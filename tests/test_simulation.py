@@ -21,7 +21,7 @@ from router.scenario import load_scenario, parse_scenario
 from router.simulation import Simulation, World, kpis, outcomes_frame, simulate
 from router.simulation import crn
 from router.state import LiveState
-from router.strategies import _FALLBACK, _REGISTRY, OptimizerStrategy, register
+from router.strategies import OptimizerStrategy, default_strategies
 
 from conftest import SCENARIOS, TINY
 
@@ -90,17 +90,12 @@ def optimizer_twin():
     class Twin(OptimizerStrategy):
         name = "optimizer_twin"
 
-    register(Twin(), fallback=("tier_rules", "nearest"))
-    try:
-        yield "optimizer_twin"
-    finally:
-        _REGISTRY.pop("optimizer_twin", None)
-        _FALLBACK.pop("optimizer_twin", None)
+    return default_strategies().with_strategy(Twin(), fallback=("tier_rules", "nearest"))
 
 
 def test_one_strategy_under_two_names_gives_identical_kpis(national, optimizer_twin):
     a = simulate(national, "optimizer", seed=5, max_orders=250)
-    b = simulate(national, optimizer_twin, seed=5, max_orders=250)
+    b = simulate(national, "optimizer_twin", seed=5, max_orders=250, strategies=optimizer_twin)
     assert _det(kpis(a, timing=False)) == _det(kpis(b, timing=False))
     np.testing.assert_array_equal(a.legs.transit_hours, b.legs.transit_hours)
     assert a.legs.transit_noise.std() > 0.05  # the draws are random, and still equal

@@ -10,7 +10,6 @@ from router.errors import InvalidOrderError, RouterError, ScenarioError, Unknown
 from router.params import StrategyParams
 from router.engine import Decision, ReplayResult, Router
 from router.scenario import Scenario, load_scenario
-import router.ledger  # noqa: E402,F401 - registers the SQL ledger behind Router(ledger="sqlite:///...")
 
 __all__ = [
     "Customer",

@@ -118,11 +118,21 @@ def demo(
     scenario: Annotated[Optional[Path], typer.Option(help="scenario YAML (default: scenarios/national.yaml)")] = None,
     orders: Annotated[int, typer.Option(min=1, help="orders per strategy")] = 2000,
     strategies: Annotated[str, typer.Option(help="comma-separated strategy names")] = ",".join(DEMO_STRATEGIES),
-    ledger: Annotated[str, typer.Option(help="ledger database URL")] = DEFAULT_LEDGER_URL,
+    ledger: Annotated[
+        Optional[str],
+        typer.Option(help="ledger database URL (default: a new file router-demo-<time>.sqlite here)"),
+    ] = None,
     seed: Annotated[int, typer.Option(help="seed of the order stream and solvers")] = 7,
 ) -> None:
-    """Route one seeded order stream with each strategy and compare them side by side."""
+    """Route one seeded order stream with each strategy and compare them side by side.
+
+    Every strategy reserves from a stock pool of its own in the ledger, so each
+    sees the scenario's initial stock; the decisions of all of them are recorded.
+    """
     path = scenario or default_scenario()
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    if ledger is None:
+        ledger = f"sqlite:///router-demo-{run_id}.sqlite"
     try:
         sc = load_scenario(path)
         names = [s.strip() for s in strategies.split(",") if s.strip()]
@@ -148,7 +158,9 @@ def demo(
         for name in names:
             clock = ManualClock(sc.start)
             try:
-                router = Router(sc, ledger=ledger, strategy=name, seed=seed, clock=clock)
+                router = Router(
+                    sc, ledger=ledger, strategy=name, seed=seed, clock=clock, stock_pool=f"demo-{run_id}-{name}"
+                )
             except RouterError as exc:
                 _fail(exc)
             task = progress.add_task(name, total=len(stream))
@@ -192,7 +204,8 @@ def demo(
     console.print(f"\n[bold]One decision[/bold] ({shown.strategy}, order {shown.order_id}, id {shown.decision_id}):")
     console.print(shown.sentence)
     _print_factors(shown.rationale)
-    console.print(f"\nReview it later with: router explain {shown.decision_id}")
+    hint = "" if ledger == DEFAULT_LEDGER_URL else f" --ledger {ledger}"
+    console.print(f"\nReview it later with: router explain {shown.decision_id}{hint}")
 
 
 def _print_factors(rationale: dict) -> None:
@@ -235,7 +248,7 @@ def route(
         sc = load_scenario(scenario or default_scenario())
         clock = ManualClock(datetime.now(timezone.utc))
         router = Router(sc, ledger=ledger, strategy=strategy, seed=sc.seed, clock=clock)
-        parsed = router._validate(data)
+        parsed = router.validate(data)
         clock.now = datetime.fromisoformat(now) if now else parsed.created_at
         if clock.now.tzinfo is None:
             clock.now = clock.now.replace(tzinfo=timezone.utc)
@@ -273,7 +286,8 @@ def explain(
         return
     console.print(
         f"[bold]{rec['order_id']}[/bold] {rec['status']} by {rec['strategy']['name']} "
-        f"(requested {rec['strategy']['requested']}) at {rec['created_at']}, state v{rec['state']['version']}"
+        f"(requested {rec['strategy']['requested']}) at {rec['created_at']}, "
+        f"state v{rec.get('state', {}).get('version', '-')}"
     )
     console.print(rec["rationale"]["sentence"])
     _print_factors(rec["rationale"])
@@ -287,11 +301,18 @@ def replay(
     ledger: Annotated[str, typer.Option(help="ledger database URL")] = DEFAULT_LEDGER_URL,
 ) -> None:
     """Re-derive a recorded decision from its stored inputs (or run another strategy on them)."""
+    from router.engine.replay import replay_record
+
     try:
-        router = Router(load_scenario(scenario or default_scenario()), ledger=ledger)
-        res = router.replay(decision_id, strategy=strategy)
-        router.close()
-    except RouterError as exc:
+        led = _open_existing(ledger)
+        try:
+            rec = led.get_decision(decision_id)
+        finally:
+            led.close()
+        # Replay only reads: the router keeps no ledger of its own (and touches no stock).
+        router = Router(load_scenario(scenario or default_scenario()), ledger=None)
+        res = replay_record(router, rec, strategy=strategy)
+    except (RouterError, KeyError) as exc:
         _fail(exc)
     console.print(
         f"original: {res.original_plan} (score {res.original_score})\n"
@@ -428,12 +449,14 @@ def simulate(
 
 @app.command()
 def strategies() -> None:
-    """List the registered strategies and their rules."""
-    from router.strategies import fallback_chain, get_strategy
+    """List the built-in strategies, their rules and fallback chains."""
+    from router.strategies import default_strategies
 
-    for name in strategy_names():
-        s = get_strategy(name)
-        console.print(f"[bold]{name}[/bold] v{s.version}: {s.rule} (fallback: {' -> '.join(fallback_chain(name)[1:]) or 'none'})")
+    book = default_strategies()
+    for name in book.names():
+        s = book.get(name)
+        chain = " -> ".join(book.chain(name)[1:]) or "none"
+        console.print(f"[bold]{name}[/bold] v{s.version}: {s.rule} (fallback: {chain})")
 
 
 if __name__ == "__main__":  # pragma: no cover

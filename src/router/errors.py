@@ -6,9 +6,14 @@ __all__ = [
     "InvalidEventError",
     "InvalidOrderError",
     "LedgerError",
+    "NetworkMismatchError",
+    "ReplayError",
+    "ReservationConflict",
     "RouterError",
+    "StageError",
     "ScenarioError",
     "UnknownDecisionError",
+    "UnknownStrategyError",
 ]
 
 
@@ -53,8 +58,53 @@ class UnknownDecisionError(RouterError, KeyError):
         return self.args[0]
 
 
+class UnknownStrategyError(RouterError, KeyError):
+    """No strategy of that name is among the router's strategies."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        super().__init__(f"unknown strategy {name!r}; known: {', '.join(known)}")
+
+    def __str__(self) -> str:  # KeyError quotes its message otherwise
+        return self.args[0]
+
+
 class LedgerError(RouterError):
     """The ledger could not be written or read; the decision was not recorded."""
+
+
+class ReservationConflict(LedgerError):
+    """The ledger's stock no longer covers a reservation: another writer took the units first.
+
+    ``levels`` maps each (node_id, sku) the decision wanted to reserve to the
+    ledger's current ``(on_hand, reserved)``, so the router can refresh its cache
+    and decide again. Nothing was written.
+    """
+
+    def __init__(self, message: str, levels: dict[tuple[str, str], tuple[int, int]]) -> None:
+        self.levels = levels
+        super().__init__(message)
+
+
+class StageError(RouterError):
+    """One stage of a routing decision failed (``stage``: rules, legs, candidates, splits, ...).
+
+    Raised inside the decision pipeline and caught by the fallback chain, which
+    records ``stage`` and the cause; never raised out of ``Router.route``.
+    """
+
+    def __init__(self, stage: str, cause: BaseException) -> None:
+        self.stage = stage
+        self.cause = cause
+        super().__init__(f"{stage}: {type(cause).__name__}: {cause}")
+
+
+class ReplayError(RouterError):
+    """A decision cannot be replayed here (its inputs are missing, or were altered)."""
+
+
+class NetworkMismatchError(ReplayError):
+    """The decision was taken on another network than this router's (a different scenario file)."""
 
 
 def pydantic_field_error(exc: object, cls: type[_FieldError], *, source: str | None = None):

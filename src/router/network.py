@@ -10,7 +10,8 @@ some node) and flattened into numpy arrays indexed by node ``n`` and option
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, fields
 from functools import cached_property
 
 import networkx as nx
@@ -127,6 +128,28 @@ class Network:
 
     def option_label(self, o: int) -> str:
         return self.option_labels[o]
+
+    @cached_property
+    def content_hash(self) -> str:
+        """blake2b (128 bit) of every array and id of the network (the graph aside, built from them).
+
+        A decision record stores it: replay refuses a router whose network differs
+        (another scenario file, or the same file edited), since the stored view and
+        context index into these arrays by position.
+        """
+        h = hashlib.blake2b(digest_size=16)
+        for f in fields(self):
+            if f.name == "graph":
+                continue
+            value = getattr(self, f.name)
+            h.update(f.name.encode())
+            if isinstance(value, np.ndarray):
+                a = np.ascontiguousarray(value)
+                h.update(f"{a.dtype.str}{a.shape}".encode())
+                h.update(a.tobytes())
+            else:
+                h.update(repr(value).encode())
+        return h.hexdigest()
 
     def nearest_region(self, lat: float, lon: float) -> int:
         """Index of the region whose centroid is closest, -1 when the scenario has none."""

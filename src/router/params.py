@@ -14,11 +14,28 @@ from __future__ import annotations
 import hashlib
 import tomllib
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["StrategyParams"]
+__all__ = ["RouterOptions", "ScoreWeights", "StrategyParams"]
+
+
+class ScoreWeights(NamedTuple):
+    """The six weights of the score terms for one order, in USD per unit of each term's value.
+
+    ``lateness`` and ``late_risk`` already carry the customer tier's multiplier. The
+    split search's bounds, its compiled kernel and the score terms read the same
+    numbers; a NamedTuple is still a plain tuple for the compiled kernel.
+    """
+
+    cost: float
+    eta: float
+    lateness: float
+    late_risk: float
+    load: float
+    split: float
 
 
 class StrategyParams(BaseModel):
@@ -55,7 +72,41 @@ class StrategyParams(BaseModel):
             data = tomllib.load(fh)
         return cls.model_validate(data.get("params", data))
 
+    def score_weights(self, tier_multiplier: float = 1.0) -> ScoreWeights:
+        """The score weights for a customer whose tier multiplies lateness by ``tier_multiplier``."""
+        return ScoreWeights(
+            self.cost_weight,
+            self.eta_hour_usd,
+            self.late_hour_usd * tier_multiplier,
+            self.late_risk_usd * tier_multiplier,
+            self.load_usd,
+            self.split_penalty_usd,
+        )
+
     def params_hash(self) -> str:
         """Short, stable hash of every value: the decision record's ``params_hash``."""
         blob = orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+class RouterOptions(BaseModel):
+    """How a :class:`~router.engine.Router` runs (not what it decides: that is :class:`StrategyParams`).
+
+    Passed to the router explicitly; every field has a safe default.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    compiled_splits: bool = Field(
+        default=True,
+        description="enumerate split plans with the compiled loop (numba); False runs the numpy reference",
+    )
+    reserve_retries: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        description="times a decision is taken again when the ledger's stock was taken by another writer",
+    )
+    dest_cache_size: int = Field(
+        default=4096, ge=1, description="destinations whose node distances and lane geometry are kept"
+    )

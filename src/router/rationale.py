@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from router.candidates import CandidateSet, OrderContext
+from router.candidates import CandidateSet
+from router.context import OrderContext
 from router.network import Network
 from router.scoring import Scores
 

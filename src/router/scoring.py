@@ -17,7 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from router.candidates import CandidateSet, OrderContext
+from router.candidates import CandidateSet
+from router.context import OrderContext
 from router.params import StrategyParams
 from router.state import StateView
 
@@ -178,7 +179,7 @@ def stock_value_term(cs: CandidateSet, view: StateView, ctx: OrderContext, p: St
     the expected remaining demand: shipping it now costs that much later, so a
     myopic choice that empties a well-placed node pays for it here. Prices are
     >= 0 (the state rejects others), which keeps the split-size lower bounds of
-    :class:`~router.candidates.SplitSearch` valid: they omit this term. With no
+    :class:`~router.splits.SplitSearch` valid: they omit this term. With no
     price set every value is 0 and no decision changes.
     """
     price = view.stock_price

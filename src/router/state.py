@@ -21,7 +21,7 @@ import hashlib
 import threading
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Callable, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -300,6 +300,11 @@ class LiveState:
         self._region_index = {rid: i for i, rid in enumerate(network.region_ids)}
         self.on_hand = np.zeros((n, k), dtype=np.int64)
         self.reserved = np.zeros((n, k), dtype=np.int64)
+        # Where stock truly lives when this state is a cache of a shared store (the
+        # ledger's stock table): ``stock_sink(node, sku, change)`` applies a stock
+        # change there first and returns the cell's (on_hand, reserved) after it, or
+        # raises and nothing changes here. None: this state is the truth.
+        self.stock_sink: Callable[[int, int, dict], tuple[int, int]] | None = None
         # Shadow price of a unit per node x SKU (USD); _priced is False while all are 0,
         # so views, hashes and records of an unpriced state stay exactly as before.
         self.stock_price_usd = np.zeros((n, k))
@@ -499,8 +504,17 @@ class LiveState:
     def _ship(self, n: int, k: int, qty: int) -> None:
         if qty > self.reserved[n, k]:
             raise InvalidEventError("qty", f"ships {qty} but only {self.reserved[n, k]} are reserved")
+        if self.stock_sink is not None:
+            self._store(n, k, {"ship": qty})
+            return
         self.on_hand[n, k] -= qty
         self.reserved[n, k] -= qty
+
+    def _store(self, n: int, k: int, change: dict) -> None:
+        """Apply a stock change to the shared store, then take the cell's levels from it."""
+        on_hand, reserved = self.stock_sink(n, k, change)  # type: ignore[misc]
+        self.on_hand[n, k] = on_hand
+        self.reserved[n, k] = reserved
 
     def ship(self, node: int, sku: int, qty: int) -> int:
         """:class:`Shipped` by node and SKU index: on-hand and reserved both drop by ``qty``.
@@ -529,7 +543,10 @@ class LiveState:
                         f"{event.on_hand} is below the {self.reserved[n, k]} units reserved "
                         f"of {event.sku} at {event.node}",
                     )
-                self.on_hand[n, k] = event.on_hand
+                if self.stock_sink is not None:
+                    self._store(n, k, {"set_on_hand": event.on_hand})
+                else:
+                    self.on_hand[n, k] = event.on_hand
             elif isinstance(event, StockAdjust):
                 n, k = self.node_idx(event.node), self.sku_idx(event.sku)
                 new = self.on_hand[n, k] + event.delta
@@ -539,7 +556,10 @@ class LiveState:
                         f"would leave {new} on hand, below the {self.reserved[n, k]} units reserved "
                         f"of {event.sku} at {event.node}",
                     )
-                self.on_hand[n, k] = new
+                if self.stock_sink is not None:
+                    self._store(n, k, {"delta": event.delta})
+                else:
+                    self.on_hand[n, k] = new
             elif isinstance(event, Shipped):
                 self._ship(self.node_idx(event.node), self.sku_idx(event.sku), event.qty)
             elif isinstance(event, LoadUpdate):

@@ -1,4 +1,4 @@
-"""Named routing strategies behind one Protocol, a registry and fallback chains.
+"""Named routing strategies behind one Protocol, and the set a router is given with fallback chains.
 
 A strategy ranks the scored candidates of one order, best first. All of them
 see the same candidates and the same score terms, so the decision record can
@@ -9,11 +9,13 @@ fixed order).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from router.candidates import CandidateSet, OrderContext
+from router.candidates import CandidateSet
+from router.context import OrderContext
 from router.scoring import Scores
 
 __all__ = [
@@ -22,9 +24,9 @@ __all__ = [
     "OptimizerStrategy",
     "Strategy",
     "TierRulesStrategy",
-    "fallback_chain",
-    "get_strategy",
-    "register",
+    "StrategySet",
+    "default_strategies",
+    "last_resort_ranking",
     "strategy_names",
 ]
 
@@ -106,36 +108,75 @@ class OptimizerStrategy:
         return np.argsort(scores.total, kind="stable")
 
 
-_REGISTRY: dict[str, Strategy] = {}
-_FALLBACK: dict[str, tuple[str, ...]] = {}
+class StrategySet:
+    """The strategies a router may use, each with its fallback chain.
+
+    Passed to :class:`~router.engine.Router` explicitly (as PyVRP passes its
+    operators): there is no module-level registry filled at import.
+    :func:`default_strategies` gives the four built-ins.
+
+    Parameters
+    ----------
+    entries : iterable of (Strategy, fallback names)
+        Each strategy and the names that replace it, in order, when it fails.
+        Every fallback must name a strategy of the set.
+    """
+
+    def __init__(self, entries: Iterable[tuple[Strategy, Sequence[str]]] = ()) -> None:
+        self._by_name: dict[str, Strategy] = {}
+        self._fallback: dict[str, tuple[str, ...]] = {}
+        for strategy, fallback in entries:
+            self.add(strategy, fallback)
+
+    def add(self, strategy: Strategy, fallback: Sequence[str] = ("nearest",)) -> StrategySet:
+        """Add (or replace) a strategy; ``fallback`` names what runs if it fails, in order."""
+        if not isinstance(strategy, Strategy):
+            raise TypeError(f"{strategy!r} does not implement the Strategy protocol")
+        self._by_name[strategy.name] = strategy
+        self._fallback[strategy.name] = tuple(f for f in fallback if f != strategy.name)
+        return self
+
+    def with_strategy(self, strategy: Strategy, fallback: Sequence[str] = ("nearest",)) -> StrategySet:
+        """A copy of this set with ``strategy`` added; this set is unchanged."""
+        out = StrategySet()
+        out._by_name, out._fallback = dict(self._by_name), dict(self._fallback)
+        return out.add(strategy, fallback)
+
+    def get(self, name: str) -> Strategy:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"unknown strategy {name!r}; known: {', '.join(self.names())}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def chain(self, name: str) -> tuple[str, ...]:
+        """The strategy itself, then what replaces it when it fails (unknown names skipped)."""
+        self.get(name)
+        return (name, *(f for f in self._fallback.get(name, ()) if f in self._by_name))
 
 
-def register(strategy: Strategy, fallback: tuple[str, ...] = ("nearest",)) -> None:
-    """Add a strategy; ``fallback`` names what runs if it fails, in order."""
-    if not isinstance(strategy, Strategy):
-        raise TypeError(f"{strategy!r} does not implement the Strategy protocol")
-    _REGISTRY[strategy.name] = strategy
-    _FALLBACK[strategy.name] = tuple(f for f in fallback if f != strategy.name)
-
-
-def get_strategy(name: str) -> Strategy:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown strategy {name!r}; known: {', '.join(strategy_names())}") from None
+def default_strategies() -> StrategySet:
+    """The built-ins: ``nearest``, ``cheapest``, ``tier_rules`` and ``optimizer`` with its chain."""
+    return StrategySet(
+        [
+            (NearestStrategy(), ()),
+            (CheapestStrategy(), ("nearest",)),
+            (TierRulesStrategy(), ("nearest",)),
+            (OptimizerStrategy(), ("tier_rules", "nearest")),
+        ]
+    )
 
 
 def strategy_names() -> list[str]:
-    return sorted(_REGISTRY)
+    """Names of the built-in strategies."""
+    return default_strategies().names()
 
 
-def fallback_chain(name: str) -> tuple[str, ...]:
-    """The strategy itself, then what replaces it when it fails."""
-    get_strategy(name)
-    return (name, *_FALLBACK.get(name, ()))
-
-
-register(NearestStrategy(), fallback=())
-register(CheapestStrategy())
-register(TierRulesStrategy())
-register(OptimizerStrategy(), fallback=("tier_rules", "nearest"))
+def last_resort_ranking(cs: CandidateSet, scores: Scores, ctx: OrderContext) -> np.ndarray:
+    """How the engine ranks when every strategy of the chain failed: nearest's rule on cost alone."""
+    return _lexrank(cs.n_legs, np.round(cs.leg_miles.sum(axis=1), 6), _late(cs, ctx), scores.term("cost").values)

@@ -1,9 +1,12 @@
-"""The decision ledger: an append-only, hash-chained record of routing decisions.
+"""The decision ledger: an append-only, hash-chained record of routing decisions, and the stock truth.
 
 Decisions, overrides and outcomes form one chain (each entry hashes the one
-before it), with the stock each decision reserved stored beside it. The engine
-depends on the :class:`DecisionLedger` protocol; :class:`SqlLedger` stores it in
-SQLite (default) or PostgreSQL. SQLAlchemy and Alembic are used only here.
+before it), with the stock each decision reserved stored beside it. The ledger
+also holds the stock table that every router on it reserves from: a reservation
+is a conditional update in the decision's own transaction, so no two processes
+can reserve the same unit. The engine depends on the :class:`DecisionLedger`
+protocol; :class:`SqlLedger` stores it in SQLite (default) or PostgreSQL.
+SQLAlchemy and Alembic are used only here.
 
 >>> from router.ledger import open_ledger
 >>> ledger = open_ledger("sqlite://")  # in memory
@@ -11,10 +14,7 @@ SQLite (default) or PostgreSQL. SQLAlchemy and Alembic are used only here.
 True
 """
 
-from router.engine import register_ledger_opener
 from router.ledger.base import DecisionLedger, VerifyReport
-from router.ledger.sql import SqlLedger, open_ledger
+from router.ledger.sql import DEFAULT_URL, SqlLedger, open_ledger
 
-register_ledger_opener(open_ledger)
-
-__all__ = ["DecisionLedger", "SqlLedger", "VerifyReport", "open_ledger"]
+__all__ = ["DEFAULT_URL", "DecisionLedger", "SqlLedger", "VerifyReport", "open_ledger"]

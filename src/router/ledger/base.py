@@ -49,14 +49,42 @@ class DecisionLedger(Protocol):
     :class:`~router.errors.LedgerError` when the entry was not recorded.
     """
 
-    def append_decision(self, record: dict, reservations: Sequence[Reservation]) -> str:
-        """Record one decision and its reservations in one transaction; return its hash."""
+    def append_decision(self, record: dict, reservations: Sequence[Reservation], *, pool: str | None = None) -> str:
+        """Record one decision and its reservations in one transaction; return its hash.
+
+        With ``pool``, every reserved unit is checked and taken from that stock pool in
+        the same transaction, or nothing is written and ``ReservationConflict`` is raised.
+        """
         ...
 
     def append_decisions(
-        self, items: Sequence[tuple[dict, Sequence[Reservation]]]
+        self, items: Sequence[tuple[dict, Sequence[Reservation]]], *, pool: str | None = None
     ) -> list[str]:
         """Record many decisions in one transaction; return their hashes in order."""
+        ...
+
+    def open_stock(self, pool: str, initial: dict[tuple[str, str], int]) -> dict[tuple[str, str], tuple[int, int]]:
+        """Seed the missing cells of a stock pool; return every cell's ``(on_hand, reserved)``."""
+        ...
+
+    def stock_levels(
+        self, pool: str, cells: Sequence[tuple[str, str]] | None = None
+    ) -> dict[tuple[str, str], tuple[int, int]]:
+        """``(on_hand, reserved)`` per ``(node_id, sku)`` of a pool."""
+        ...
+
+    def change_stock(
+        self,
+        pool: str,
+        node_id: str,
+        sku: str,
+        *,
+        set_on_hand: int | None = None,
+        delta: int | None = None,
+        ship: int | None = None,
+        release: int | None = None,
+    ) -> tuple[int, int]:
+        """Apply one stock event if it keeps ``0 <= reserved <= on_hand``; return the new levels."""
         ...
 
     def get_decision(self, decision_id: str) -> dict:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     MetaData,
     String,
     Table,
@@ -19,7 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["entries", "metadata", "reservations"]
+__all__ = ["entries", "metadata", "reservations", "stock"]
 
 metadata = MetaData()
 
@@ -52,4 +53,19 @@ reservations = Table(
     Column("sku", Text, nullable=False),
     Column("qty", Integer, nullable=False),
     Index("ix_reservations_decision_id", "decision_id"),
+)
+
+# The reservation truth: one row per (pool, node, SKU). Reservations are conditional
+# updates in the decision's transaction; the checks are the last line of defence.
+stock = Table(
+    "stock",
+    metadata,
+    Column("pool", Text, nullable=False),
+    Column("node_id", Text, nullable=False),
+    Column("sku", Text, nullable=False),
+    Column("on_hand", BigInteger, nullable=False),
+    Column("reserved", BigInteger, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("pool", "node_id", "sku", name="pk_stock"),
+    CheckConstraint("reserved >= 0", name="ck_stock_reserved_nonnegative"),
+    CheckConstraint("reserved <= on_hand", name="ck_stock_no_oversell"),
 )

@@ -30,13 +30,15 @@ import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.dialects.postgresql import insert as _pg_insert
+from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.pool import StaticPool
 
-from router.errors import LedgerError, UnknownDecisionError
+from router.errors import InvalidEventError, LedgerError, ReservationConflict, UnknownDecisionError
 from router.ledger.base import DecisionLedger, Reservation, VerifyReport
 from router.ledger.chain import ENTRY_KINDS, GENESIS_HASH, canonical_json, entry_hash
 from router.ledger.migrate import HEAD_REVISION, current_revision, upgrade_to_head
-from router.ledger.schema import entries, reservations
+from router.ledger.schema import entries, reservations, stock
 
 __all__ = ["DEFAULT_URL", "SqlLedger", "open_ledger"]
 
@@ -67,6 +69,32 @@ _SQLITE_INSERT_ENTRY = (
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _SQLITE_INSERT_RESERVATION = f"INSERT INTO {reservations.name} (decision_id, node_id, sku, qty) VALUES (?, ?, ?, ?)"
+# Check-and-reserve: the row changes only if the units are still there. This WHERE is the
+# no-oversell rule across processes; the table's CHECK constraints are a second guard.
+_RESERVE_SQL = (
+    f"UPDATE {stock.name} SET reserved = reserved + :qty "
+    "WHERE pool = :pool AND node_id = :node_id AND sku = :sku AND on_hand - reserved >= :qty"
+)
+_SQLITE_RESERVE = (
+    f"UPDATE {stock.name} SET reserved = reserved + ? "
+    "WHERE pool = ? AND node_id = ? AND sku = ? AND on_hand - reserved >= ?"
+)
+_SQLITE_LEVEL = f"SELECT on_hand, reserved FROM {stock.name} WHERE pool = ? AND node_id = ? AND sku = ?"
+# Stock events, each conditional on keeping reserved <= on_hand (and reserved >= 0).
+_STOCK_CHANGES = {
+    "set_on_hand": f"UPDATE {stock.name} SET on_hand = :value "
+    "WHERE pool = :pool AND node_id = :node_id AND sku = :sku AND reserved <= :value "
+    "RETURNING on_hand, reserved",
+    "delta": f"UPDATE {stock.name} SET on_hand = on_hand + :value "
+    "WHERE pool = :pool AND node_id = :node_id AND sku = :sku AND on_hand + :value >= reserved "
+    "RETURNING on_hand, reserved",
+    "ship": f"UPDATE {stock.name} SET on_hand = on_hand - :value, reserved = reserved - :value "
+    "WHERE pool = :pool AND node_id = :node_id AND sku = :sku AND reserved >= :value "
+    "RETURNING on_hand, reserved",
+    "release": f"UPDATE {stock.name} SET reserved = reserved - :value "
+    "WHERE pool = :pool AND node_id = :node_id AND sku = :sku AND reserved >= :value "
+    "RETURNING on_hand, reserved",
+}
 
 _T = TypeVar("_T")
 
@@ -171,7 +199,7 @@ class SqlLedger(DecisionLedger):
 
     # -- writes ----------------------------------------------------------------
 
-    def append_decision(self, record: dict, reservations: Sequence[Reservation]) -> str:
+    def append_decision(self, record: dict, reservations: Sequence[Reservation], *, pool: str | None = None) -> str:
         """Record one decision and its reservation rows in one transaction.
 
         Parameters
@@ -182,6 +210,10 @@ class SqlLedger(DecisionLedger):
             ``status``. Stored as canonical JSON, exactly as given.
         reservations
             ``(node_id, sku, qty)`` rows reserved by this decision, ``qty >= 1``.
+        pool
+            The stock pool to reserve from (see :meth:`open_stock`). With a pool,
+            every row is checked and reserved against the stock table in the same
+            transaction; None records the rows without touching stock.
 
         Returns
         -------
@@ -194,11 +226,14 @@ class SqlLedger(DecisionLedger):
             If the record is incomplete or not JSON-able, a reservation is
             malformed, the decision id is already recorded, or the database
             fails. Nothing is written in any of these cases.
+        ReservationConflict
+            The pool no longer holds some reserved units (another writer took
+            them); ``levels`` has the current stock of every cell. Nothing is written.
         """
-        return self.append_decisions([(record, reservations)])[0]
+        return self.append_decisions([(record, reservations)], pool=pool)[0]
 
     def append_decisions(
-        self, items: Sequence[tuple[dict, Sequence[Reservation]]]
+        self, items: Sequence[tuple[dict, Sequence[Reservation]]], *, pool: str | None = None
     ) -> list[str]:
         """Record many decisions and their reservations in one transaction.
 
@@ -236,9 +271,11 @@ class SqlLedger(DecisionLedger):
         )
 
         if not self._is_postgres:
-            return self._sqlite_append(what, pending, reservation_rows)
+            return self._sqlite_append(what, pending, reservation_rows, pool)
 
         def write(conn: Connection, head: str) -> list[str]:
+            if pool is not None and reservation_rows:
+                _reserve_stock(conn, what, pool, reservation_rows)
             hashes = _insert_entries(conn, head, pending)
             if reservation_rows:
                 conn.execute(_INSERT_RESERVATION, reservation_rows)
@@ -246,7 +283,9 @@ class SqlLedger(DecisionLedger):
 
         return self._write(what, write)
 
-    def _sqlite_append(self, what: str, pending: list[_Entry], reservation_rows: list[dict[str, Any]]) -> list[str]:
+    def _sqlite_append(
+        self, what: str, pending: list[_Entry], reservation_rows: list[dict[str, Any]], pool: str | None
+    ) -> list[str]:
         """The decision write on SQLite, through the driver connection SQLAlchemy opened.
 
         Why: route() commits one decision per call, and at ~0.1 ms of SQL work the
@@ -266,6 +305,8 @@ class SqlLedger(DecisionLedger):
             try:
                 cur.execute("BEGIN IMMEDIATE")
                 try:
+                    if pool is not None and reservation_rows:
+                        _sqlite_reserve_stock(cur, what, pool, reservation_rows)
                     row = cur.execute(_SQLITE_HEAD).fetchone()
                     prev = row[0] if row else GENESIS_HASH
                     rows = []
@@ -297,6 +338,90 @@ class SqlLedger(DecisionLedger):
                 raise LedgerError(f"{what} not recorded: {exc}") from exc
             finally:
                 cur.close()
+
+    # -- stock -----------------------------------------------------------------
+
+    def open_stock(self, pool: str, initial: dict[tuple[str, str], int]) -> dict[tuple[str, str], tuple[int, int]]:
+        """Seed the cells of ``pool`` that do not exist yet; return every cell's (on_hand, reserved).
+
+        Existing cells keep their values: the ledger's stock is the truth, and a
+        router that starts (or a second process) adopts it. Safe to call from
+        several processes at once.
+        """
+        _require_text("pool", pool)
+        rows = [
+            {"pool": pool, "node_id": node, "sku": sku, "on_hand": int(q), "reserved": 0}
+            for (node, sku), q in initial.items()
+        ]
+        for r in rows:
+            if r["on_hand"] < 0:
+                raise LedgerError(f"stock of {r['sku']} at {r['node_id']} cannot be negative: {r['on_hand']}")
+        if rows:
+            insert = (
+                _pg_insert(stock) if self._is_postgres else _sqlite_insert(stock)
+            ).on_conflict_do_nothing(index_elements=["pool", "node_id", "sku"])
+
+            def write(conn: Connection, head: str) -> None:
+                conn.execute(insert, rows)
+
+            self._write(f"stock pool {pool!r}", write, chain=False)
+        return self.stock_levels(pool)
+
+    def stock_levels(
+        self, pool: str, cells: Sequence[tuple[str, str]] | None = None
+    ) -> dict[tuple[str, str], tuple[int, int]]:
+        """(on_hand, reserved) per (node_id, sku) of ``pool``; only ``cells`` when given."""
+        query = select(stock.c.node_id, stock.c.sku, stock.c.on_hand, stock.c.reserved).where(stock.c.pool == pool)
+        with self._reading() as conn:
+            rows = conn.execute(query).all()
+        out = {(r.node_id, r.sku): (int(r.on_hand), int(r.reserved)) for r in rows}
+        if cells is not None:
+            out = {c: out.get(c, (0, 0)) for c in cells}
+        return out
+
+    def change_stock(
+        self,
+        pool: str,
+        node_id: str,
+        sku: str,
+        *,
+        set_on_hand: int | None = None,
+        delta: int | None = None,
+        ship: int | None = None,
+        release: int | None = None,
+    ) -> tuple[int, int]:
+        """Apply one stock event to ``pool`` if it keeps 0 <= reserved <= on_hand; return the new levels.
+
+        Exactly one of: ``set_on_hand`` (a cycle count), ``delta`` (a receipt or
+        shrinkage), ``ship`` (reserved units left: on-hand and reserved both drop),
+        ``release`` (a reservation undone).
+
+        Raises
+        ------
+        InvalidEventError
+            The change would break the rule (the reason names the current levels); nothing changed.
+        """
+        given = {k: v for k, v in (("set_on_hand", set_on_hand), ("delta", delta), ("ship", ship), ("release", release)) if v is not None}
+        if len(given) != 1:
+            raise LedgerError(f"change_stock takes exactly one change, got {sorted(given) or 'none'}")
+        (kind, value), = given.items()
+        statement = text(_STOCK_CHANGES[kind])
+        params = {"pool": pool, "node_id": node_id, "sku": sku, "value": int(value)}
+
+        def write(conn: Connection, head: str) -> tuple[int, int] | None:
+            row = conn.execute(statement, params).first()
+            return None if row is None else (int(row[0]), int(row[1]))
+
+        levels = self._write(f"stock {kind} of {sku} at {node_id}", write, chain=False)
+        if levels is None:
+            current = self.stock_levels(pool, [(node_id, sku)])[(node_id, sku)]
+            field = {"set_on_hand": "on_hand", "delta": "delta", "ship": "qty", "release": "qty"}[kind]
+            raise InvalidEventError(
+                field,
+                f"{kind} {value} of {sku} at {node_id} refused by the ledger's stock (pool {pool!r}): "
+                f"on hand {current[0]}, reserved {current[1]}",
+            )
+        return levels
 
     def append_override(
         self, decision_id: str, *, actor: str, reason: str, body: dict, created_at: str
@@ -393,8 +518,12 @@ class SqlLedger(DecisionLedger):
 
         return self._write(what, write)
 
-    def _write(self, what: str, work: Callable[[Connection, str], _T]) -> _T:
-        """Run ``work(conn, chain_head)`` in one write transaction holding the chain lock."""
+    def _write(self, what: str, work: Callable[[Connection, str], _T], *, chain: bool = True) -> _T:
+        """Run ``work(conn, chain_head)`` in one write transaction holding the chain lock.
+
+        ``chain=False`` (stock events, which add no entry) takes neither the chain
+        lock nor the head: row locks of the conditional updates order them.
+        """
         with self._write_lock:
             self._check_open()
             try:
@@ -402,6 +531,8 @@ class SqlLedger(DecisionLedger):
                     self._write_conn = self._engine.connect()
                 conn = self._write_conn
                 with conn.begin():
+                    if not chain:
+                        return work(conn, "")
                     if self._is_postgres:
                         conn.execute(_PG_LOCK, {"key": _PG_CHAIN_LOCK_KEY})
                     head = conn.execute(_SELECT_HEAD).scalar_one_or_none() or GENESIS_HASH
@@ -659,6 +790,43 @@ def _insert_entries(conn: Connection, head: str, pending: list[_Entry]) -> list[
         prev = digest
     conn.execute(_INSERT_ENTRY, rows[0] if len(rows) == 1 else rows)
     return [r["hash"] for r in rows]
+
+
+def _reserve_stock(conn: Connection, what: str, pool: str, rows: list[dict[str, Any]]) -> None:
+    """Check-and-reserve every row against the pool's stock; raise ReservationConflict on the first shortfall."""
+    statement = text(_RESERVE_SQL)
+    for r in rows:
+        done = conn.execute(statement, {"pool": pool, "node_id": r["node_id"], "sku": r["sku"], "qty": r["qty"]})
+        if done.rowcount != 1:
+            levels = {}
+            for c in rows:
+                got = conn.execute(
+                    select(stock.c.on_hand, stock.c.reserved).where(
+                        stock.c.pool == pool, stock.c.node_id == c["node_id"], stock.c.sku == c["sku"]
+                    )
+                ).first()
+                levels[(c["node_id"], c["sku"])] = (int(got[0]), int(got[1])) if got else (0, 0)
+            raise ReservationConflict(_conflict_message(what, pool, r, levels), levels)
+
+
+def _sqlite_reserve_stock(cur: Any, what: str, pool: str, rows: list[dict[str, Any]]) -> None:
+    """:func:`_reserve_stock` on the SQLite driver cursor (the fast path of route())."""
+    for r in rows:
+        cur.execute(_SQLITE_RESERVE, (r["qty"], pool, r["node_id"], r["sku"], r["qty"]))
+        if cur.rowcount != 1:
+            levels = {}
+            for c in rows:
+                got = cur.execute(_SQLITE_LEVEL, (pool, c["node_id"], c["sku"])).fetchone()
+                levels[(c["node_id"], c["sku"])] = (int(got[0]), int(got[1])) if got else (0, 0)
+            raise ReservationConflict(_conflict_message(what, pool, r, levels), levels)
+
+
+def _conflict_message(what: str, pool: str, row: dict[str, Any], levels: dict) -> str:
+    on_hand, reserved = levels.get((row["node_id"], row["sku"]), (0, 0))
+    return (
+        f"{what} not recorded: {row['qty']} of {row['sku']} at {row['node_id']} no longer available in "
+        f"stock pool {pool!r} (on hand {on_hand}, reserved {reserved}): another writer reserved it first"
+    )
 
 
 def _decision_exists(decision_id: str) -> Any:

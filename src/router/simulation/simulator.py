@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
@@ -32,9 +33,11 @@ import numpy as np
 
 from router.demand import generate_orders
 from router.domain import Order
+from router.context import promised_at
 from router.engine import Decision, Router
 from router.scenario import Scenario
 from router.simulation.world import LegRecords, World, WorldParams
+from router.strategies import StrategySet
 
 __all__ = ["SimResult", "Simulation", "simulate"]
 
@@ -145,6 +148,8 @@ class Simulation:
     ledger : DecisionLedger, optional
         Where the router records each decision (and, on request, each outcome).
     world_params : WorldParams, optional
+    strategies : StrategySet, optional
+        The strategies the router may use (default: the built-ins).
     """
 
     def __init__(
@@ -157,6 +162,7 @@ class Simulation:
         max_orders: int | None = None,
         ledger: object | None = None,
         world_params: WorldParams | None = None,
+        strategies: StrategySet | None = None,
     ) -> None:
         if max_orders is not None and max_orders < 0:
             raise ValueError(f"max_orders must be >= 0, got {max_orders}")
@@ -184,7 +190,18 @@ class Simulation:
             horizon = float(self.arrival_hours[-1])
         self.horizon_hours = float(horizon)
         self._now = start
-        self.router = Router(scenario, ledger=ledger, strategy=strategy, seed=self.seed, clock=self._clock)
+        # A simulation reserves from a stock pool of its own: runs that share a ledger
+        # must not share stock.
+        pool = f"sim-{scenario.name}-{strategy}-{self.seed}-{uuid.uuid4().hex[:12]}" if ledger is not None else None
+        self.router = Router(
+            scenario,
+            ledger=ledger,
+            strategy=strategy,
+            strategies=strategies,
+            seed=self.seed,
+            clock=self._clock,
+            stock_pool=pool,
+        )
         self.ledger = ledger
         net = self.router.network
         self.world = World(scenario, net, self.router.state, seed=self.seed, params=world_params)
@@ -200,18 +217,11 @@ class Simulation:
         self.dest_lat = np.empty(m)
         self.dest_lon = np.empty(m)
         self.n_lines = np.empty(m, dtype=np.int64)
+        contexts = self.router.contexts  # one resolution of destinations and promises, the router's
         for i, o in enumerate(orders):
-            tier = scenario.tiers[o.customer.tier]
-            promised = o.promised_by or (o.created_at + timedelta(hours=tier.promise_hours))
-            self.promise_hours[i] = (promised - start).total_seconds() / 3600.0
-            self.tier[i] = tier_index[tier.name]
-            dest = o.destination
-            if dest.lat is not None:
-                lat, lon = dest.lat, dest.lon
-                r = scenario.region_index[dest.region] if dest.region else net.nearest_region(lat, lon)
-            else:
-                r = scenario.region_index[dest.region]  # type: ignore[index]
-                lat, lon = float(net.region_lat[r]), float(net.region_lon[r])
+            self.promise_hours[i] = (promised_at(o, scenario) - start).total_seconds() / 3600.0
+            self.tier[i] = tier_index[o.customer.tier]
+            lat, lon, r = contexts.resolve(o.destination)
             self.region[i], self.dest_lat[i], self.dest_lon[i] = r, lat, lon
             self.n_lines[i] = len(o.lines)
         self.cost_usd = np.zeros(m)
@@ -407,6 +417,7 @@ def simulate(
     progress: Callable[[int, int], None] | None = None,
     record_outcomes: bool = False,
     world_params: WorldParams | None = None,
+    strategies: StrategySet | None = None,
 ) -> SimResult:
     """Simulate ``strategy`` on ``scenario``: arrivals, routing through the real engine, delivery.
 
@@ -414,7 +425,7 @@ def simulate(
     ----------
     scenario : Scenario
     strategy : str
-        A registered strategy name (``router.strategies.strategy_names()``).
+        A strategy of ``strategies`` (by default the built-ins, ``router.strategies.strategy_names()``).
     seed : int
         One seed for the arrivals, the world's draws (common random numbers, see
         :mod:`router.simulation.world`) and the router's solver calls.
@@ -431,6 +442,8 @@ def simulate(
         With a ledger, also append each delivered order's outcome, linked to its decision.
     world_params : WorldParams, optional
         Knobs of the hidden delay process.
+    strategies : StrategySet, optional
+        The strategies the router may use (default: the built-ins).
 
     Returns
     -------
@@ -446,6 +459,7 @@ def simulate(
         max_orders=max_orders,
         ledger=ledger,
         world_params=world_params,
+        strategies=strategies,
     )
     sim.run(progress)
     return sim.finish(record_outcomes=record_outcomes)

@@ -1,11 +1,16 @@
-"""Build, complete and score the candidate set of one order.
+"""Build, complete and score the candidate set of one order, stage by stage.
 
-The array generators of router.candidates cover single-node plans and
-line-level splits. When they find nothing (a line larger than any node's stock,
-or lanes too small for the whole order) the exact split solver
-(router.solver.split, OR-Tools MathOpt + HiGHS) looks for a plan that divides
-units of a line between nodes; its answer joins the set and is scored by the
-very same term functions, so every plan is priced one way.
+The array generators cover single-node plans (:mod:`router.candidates`) and
+line-level splits (:mod:`router.splits`). When they find nothing (a line larger
+than any node's stock, or lanes too small for the whole order) the exact split
+solver (:mod:`router.solver.split`, OR-Tools MathOpt + HiGHS) looks for a plan
+that divides units of a line between nodes; its answer joins the set and is
+scored by the very same term functions, so every plan is priced one way.
+
+Each stage runs under :class:`stage`, which turns any failure into a
+:class:`~router.errors.StageError` naming the stage (rules, legs, candidates,
+scoring, splits, split_solver), so the engine's fallback chain can record where
+a decision failed and why.
 """
 
 from __future__ import annotations
@@ -14,38 +19,51 @@ import time
 
 import numpy as np
 
-from router.candidates import (
-    CandidateSet,
-    OrderContext,
-    SplitSearch,
-    concat_all,
-    from_units,
-    lane_metrics,
-    line_feasibility,
-    node_exclusions,
-    single_candidates,
-    usable_options,
-)
+from router.candidates import CandidateSet, concat_all, from_units, single_candidates
+from router.context import OrderContext
+from router.errors import StageError
+from router.legs import arc_unit_usd, lane_metrics
 from router.network import Network
 from router.params import StrategyParams
+from router.rules import line_feasibility, node_exclusions, open_nodes, stock_shortfall, usable_options
 from router.scoring import Scores, concat_scores, score_candidates
+from router.splits import SplitSearch
 from router.state import StateView
 
-__all__ = ["build_split_problem", "scored_candidates"]
+__all__ = ["STAGES", "build_split_problem", "scored_candidates", "single_node_candidates", "stage"]
+
+#: The stages of a decision's pipeline, in order (route() adds context, reserve and record).
+STAGES = ("rules", "legs", "candidates", "scoring", "splits", "split_solver")
+
+
+class stage:  # noqa: N801 - used as a context manager, reads as a label
+    """``with stage("splits"): ...`` re-raises any failure inside as StageError("splits", exc).
+
+    A plain class rather than ``contextlib.contextmanager``: it wraps every
+    stage of every decision, and a generator-based manager costs several times more.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is not None and isinstance(exc, Exception) and not isinstance(exc, StageError):
+            raise StageError(self.name, exc) from exc
+        return False
 
 
 def build_split_problem(net: Network, view: StateView, ctx: OrderContext, params: StrategyParams, node_ok: np.ndarray):
     """The order as a :class:`router.solver.split.SplitProblem` over usable (node, option) arcs."""
     from router.solver.split import SplitProblem
 
-    usable = net.lane_ok & (view.lane_left >= 1.0) & ctx.option_allowed[None, :] & node_ok[:, None]
+    usable = usable_options(net, view, ctx) & node_ok[:, None]
     arc_node, arc_opt = np.nonzero(usable)
     n, o = arc_node, arc_opt
-    dist = ctx.dist_miles[n]
-    arc_unit = (
-        (net.per_unit_usd[o] + net.per_unit_mile_usd[o] * dist + net.handling_unit_usd[n])[:, None]
-        + (net.handling_carton_usd[n] / net.carton_volume_cuft[n])[:, None] * ctx.volume_cuft[None, :]
-    )
     bounds, rates = [], []
     for oi in o:
         if net.has_tiers[oi]:
@@ -65,7 +83,7 @@ def build_split_problem(net: Network, view: StateView, ctx: OrderContext, params
         arc_node=n.astype(np.int64),
         # the split penalty is paid per shipment, so it belongs to the arc's fixed cost
         arc_fixed_usd=net.fixed_usd[o] + net.handling_ship_usd[n] + params.split_penalty_usd,
-        arc_unit_usd=arc_unit,
+        arc_unit_usd=arc_unit_usd(net, ctx, n, o),
         arc_per_lb_usd=net.per_lb_usd[o],
         arc_dim_factor=net.dim_factor[o],
         arc_tier_bounds=tuple(bounds),
@@ -77,6 +95,24 @@ def build_split_problem(net: Network, view: StateView, ctx: OrderContext, params
     return problem, arc_node, arc_opt
 
 
+def single_node_candidates(
+    net: Network, view: StateView, ctx: OrderContext, params: StrategyParams, skus: tuple[str, ...]
+) -> tuple[CandidateSet, Scores]:
+    """Single-node plans only, scored: the engine's last resort when the full pipeline failed."""
+    with stage("rules"):
+        usable = usable_options(net, view, ctx)
+        node_ok, excluded = node_exclusions(net, view, ctx, params, usable, skus, detail=False)
+        line_ok = line_feasibility(view, ctx, params, node_ok)
+    with stage("legs"):
+        lanes = lane_metrics(net, view, ctx)
+    with stage("candidates"):
+        cs = single_candidates(net, view, ctx, usable, line_ok, excluded, lanes)
+    with stage("scoring"):
+        scores = score_candidates(cs, view, ctx, params)
+    cs.solver = {"name": "single-node"}
+    return cs, scores
+
+
 def scored_candidates(
     net: Network,
     view: StateView,
@@ -86,6 +122,7 @@ def scored_candidates(
     *,
     seed: int = 0,
     explain: bool = True,
+    compiled_splits: bool = True,
 ) -> tuple[CandidateSet, Scores]:
     """All candidates of the order worth ranking, with every score term; may be empty.
 
@@ -102,23 +139,46 @@ def scored_candidates(
     per-candidate, so this equals re-scoring the growing set after every size.
 
     ``explain=False`` leaves out the per-node exclusion reasons (see
-    :func:`~router.candidates.node_exclusions`); candidates and scores are the same.
+    :func:`~router.rules.node_exclusions`); candidates and scores are the same.
+    ``compiled_splits`` chooses the compiled split enumeration (the default) or
+    its numpy reference; both list the same plans.
+
+    Raises
+    ------
+    StageError
+        A stage failed; ``stage`` names it and ``cause`` is the original error.
     """
-    usable = usable_options(net, view, ctx)
-    node_ok, excluded = node_exclusions(net, view, ctx, params, usable, skus, detail=explain)
-    line_ok = line_feasibility(view, ctx, params, node_ok)
-    lanes = lane_metrics(net, view, ctx)
-    cs = single_candidates(net, view, ctx, usable, line_ok, excluded, lanes)
-    scores = score_candidates(cs, view, ctx, params)
+    with stage("rules"):
+        usable = usable_options(net, view, ctx)
+        node_ok, excluded = node_exclusions(net, view, ctx, params, usable, skus, detail=explain)
+        line_ok = line_feasibility(view, ctx, params, node_ok)
+    with stage("legs"):
+        lanes = lane_metrics(net, view, ctx)
+    with stage("candidates"):
+        cs = single_candidates(net, view, ctx, usable, line_ok, excluded, lanes)
+    with stage("scoring"):
+        scores = score_candidates(cs, view, ctx, params)
     info: dict = {"name": "array-enumeration"}
     max_legs = min(params.max_splits, len(ctx.qty))
     if max_legs >= 2:
+        cs, scores, info = _with_splits(
+            net, view, ctx, params, usable, line_ok, lanes, excluded, cs, scores, info, max_legs, compiled_splits
+        )
+    cs.solver = info
+    if len(cs) == 0:
+        cs, scores = _split_solver(net, view, ctx, params, skus, excluded, cs, scores, seed)
+    return cs, scores
+
+
+def _with_splits(net, view, ctx, params, usable, line_ok, lanes, excluded, cs, scores, info, max_legs, compiled):
+    """Add the enumerated split plans that could still win to the single-node set (stage "splits")."""
+    with stage("splits"):
         enumerated = []
         chunks, chunk_scores = [cs], [scores]
         have = len(cs)
         best_cost = float(scores.term("cost").values.min()) if have else np.inf
         best_score = float(scores.total.min()) if have else np.inf
-        search = SplitSearch(net, view, ctx, params, usable, line_ok, lanes)
+        search = SplitSearch(net, view, ctx, params, usable, line_ok, lanes, compiled=compiled)
         for size in range(2, max_legs + 1):
             # The compiled enumeration bounds every subset itself, faster than the size-level
             # tests below; the numpy path needs them.
@@ -140,7 +200,8 @@ def scored_candidates(
             extra = search.candidates(size, excluded, (best_cost, best_score) if have else None)
             enumerated.append(size)
             if len(extra):
-                extra_scores = score_candidates(extra, view, ctx, params)
+                with stage("scoring"):
+                    extra_scores = score_candidates(extra, view, ctx, params)
                 chunks.append(extra)
                 chunk_scores.append(extra_scores)
                 have += len(extra)
@@ -153,23 +214,17 @@ def scored_candidates(
             cs.excluded = excluded
             scores = concat_scores(chunk_scores)
         info["split_sizes_enumerated"] = enumerated
-    cs.solver = info
-    if len(cs) == 0:
-        node_open = ~view.closed & np.array([nid not in params.excluded_nodes for nid in net.node_ids])
-        # A line with fewer units at all open nodes together than the order asks for
-        # cannot be covered by any plan: say so without building the MIP (building and
-        # validating it is about a millisecond, and a stocked-out network sees this often).
-        in_stock = np.where(node_open[:, None], np.maximum(view.avail - params.safety_stock_units, 0), 0).sum(axis=0)
-        short = np.flatnonzero(in_stock < ctx.qty)
-        if node_open.any() and len(short):
-            k = int(short[0])
-            more = f" (+{len(short) - 1} more lines)" if len(short) > 1 else ""
-            detail = (
-                f"{skus[int(ctx.sku_idx[k])]}: {int(in_stock[k])} units at open nodes, "
-                f"the order needs {int(ctx.qty[k])}{more}"
-            )
-            cs.excluded = [*excluded, {"node": "*", "rule": "stock", "detail": detail}]
-            cs.solver = {"name": "stock-check", "status": "infeasible", "short_lines": int(len(short))}
+    return cs, scores, info
+
+
+def _split_solver(net, view, ctx, params, skus, excluded, cs, scores, seed):
+    """The exact split MIP, when no enumerated plan covers the order (stage "split_solver")."""
+    with stage("split_solver"):
+        node_open = open_nodes(net, view, params)
+        short = stock_shortfall(view, ctx, params, node_open, skus) if node_open.any() else None
+        if short is not None:
+            cs.excluded = [*excluded, {k: v for k, v in short.items() if k != "short_lines"}]
+            cs.solver = {"name": "stock-check", "status": "infeasible", "short_lines": short["short_lines"]}
         elif node_open.any():
             from router.solver.split import SplitSolveError, solve_split
 
@@ -181,8 +236,8 @@ def scored_candidates(
                     solve_split(problem, time_limit_s=params.solver_time_limit_s, seed=seed) if len(arc_node) else None
                 )
             except SplitSolveError as exc:
-                # No plan within the time limit (or HiGHS failed): the order is reported
-                # unfulfillable with the solver's reason rather than failing route().
+                # No plan within the time limit (or HiGHS found none): the order is reported
+                # unfulfillable with the solver's reason. Any other failure is a stage failure.
                 sol, error = None, str(exc)
             info = {
                 "name": getattr(sol, "solver", "mathopt-highs"),
@@ -197,7 +252,8 @@ def scored_candidates(
                 extra = from_units(arc_node, arc_opt, sol.units, net, view, ctx)
                 extra.excluded = excluded
                 cs = extra
-                scores = score_candidates(cs, view, ctx, params)
+                with stage("scoring"):
+                    scores = score_candidates(cs, view, ctx, params)
             cs.excluded = excluded
             cs.solver = info
     return cs, scores

@@ -2,7 +2,7 @@
 
 The split search lists node subsets of one size per service level, prices each
 subset's lines at their cheapest node, and drops subsets whose lower bounds lose
-to the best plan so far (see :class:`router.candidates.SplitSearch`). In numpy
+to the best plan so far (see :class:`router.splits.SplitSearch`). In numpy
 that is a few dozen array operations per order on arrays of a few hundred cells,
 and numpy's per-call overhead, not arithmetic, was a third of a decision's time.
 This loop does the same work subset by subset in compiled code.

@@ -1,0 +1,503 @@
+"""The Router: route one order or a batch, record why, replay and explain.
+
+A thin facade over the parts of a decision:
+
+1. validate the order against the scenario (unknown SKU, tier, region...): a
+   typed :class:`~router.errors.InvalidOrderError` naming the field, nothing changed;
+2. build the order context (:class:`~router.context.ContextBuilder`, shared with
+   the simulator) and copy a :class:`~router.state.StateView` (the slice of live
+   state the decision reads);
+3. :func:`~router.engine.decide.decide`, a pure function of (network, view,
+   context, params, strategies, seed): candidates, scores, ranking along the
+   strategy's fallback chain;
+4. check-and-reserve the chosen plan in the live state (this process's cache of
+   the stock), then append the record (:class:`~router.engine.records.RecordBuilder`)
+   with its reservations to the ledger in one transaction, in which the ledger's
+   stock table checks every reserved unit again with a conditional update. If
+   another process took the units first, the ledger refuses the whole write, the
+   router refreshes those cells from the ledger and decides again (at most
+   ``RouterOptions.reserve_retries`` times; the record counts the retries).
+
+Every failure after validation ends in a recorded decision: a failing stage of a
+strategy walks its fallback chain (see :mod:`router.engine.decide`); a failure
+to build the context, reserve or build the record is recorded as an
+unfulfillable decision naming the stage. Only a ledger that cannot be written
+raises (:class:`~router.errors.LedgerError`), since then nothing can be recorded;
+the reservation is released.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+from pydantic import ValidationError
+
+from router.context import ContextBuilder, OrderContext, context_from_json
+from router.domain import Order, Plan
+from router.engine.decide import Ranked, decide
+from router.engine.records import RecordBuilder, plan_from_dict
+from router.errors import (
+    InvalidOrderError,
+    LedgerError,
+    ReservationConflict,
+    RouterError,
+    UnknownStrategyError,
+    pydantic_field_error,
+)
+from router.ledger import DEFAULT_URL, DecisionLedger, open_ledger
+from router.network import Network, build_network
+from router.params import RouterOptions, StrategyParams
+from router.scenario import Scenario, load_scenario
+from router.state import LiveState, StateView
+from router.strategies import StrategySet, default_strategies
+
+__all__ = ["DEFAULT_LEDGER_URL", "Decision", "Router", "decision_inputs"]
+
+#: The embedded default: a SQLite file in the working directory.
+DEFAULT_LEDGER_URL = DEFAULT_URL
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What route() returns: the id to quote, the plan (None when nothing can serve), the why."""
+
+    decision_id: str
+    order_id: str
+    status: str  # "routed" | "unfulfillable"
+    strategy: str
+    rationale: dict
+    record: dict = field(repr=False)
+    latency_ms: float = 0.0
+
+    @property
+    def sentence(self) -> str:
+        return self.rationale.get("sentence", "")
+
+    @cached_property
+    def plan(self) -> Plan | None:
+        """The chosen :class:`~router.domain.Plan`, or None when nothing can serve the order.
+
+        Built on first access from ``record["chosen"]`` (the very dict that is
+        recorded), so it always equals the record. Building the nested pydantic
+        models costs ~25 us, a tenth of a routing decision, and callers that
+        only quote the decision id or forward the record never need it.
+        """
+        chosen = self.record["chosen"]
+        return None if chosen is None else plan_from_dict(chosen)
+
+    @classmethod
+    def from_record(cls, record: dict, latency_ms: float | None = None) -> Decision:
+        return cls(
+            decision_id=record["decision_id"],
+            order_id=record["order_id"],
+            status=record["status"],
+            strategy=record["strategy"]["name"],
+            rationale=record.get("rationale") or {},
+            record=record,
+            latency_ms=record.get("latency_ms", 0.0) if latency_ms is None else latency_ms,
+        )
+
+
+def decision_inputs(view_json: dict, context_json: dict) -> tuple[StateView, OrderContext]:
+    """The (view, context) a record stores in ``inputs``, as the arrays :func:`decide` reads."""
+    return StateView.from_json(view_json), context_from_json(context_json)
+
+
+# An allocation: (node indices, sku indices, units, lanes [(node, option)]), plain lists.
+_Alloc = tuple[list[int], list[int], list[int], list[tuple[int, int]]]
+_NOTHING: _Alloc = ([], [], [], [])
+
+
+class Router:
+    """Routes orders on one scenario's network against live state, recording every decision.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The validated network, catalogue, tiers and initial stock.
+    ledger : DecisionLedger or str or None
+        Where decisions go: a ledger object, a database URL (``sqlite:///file`` or
+        ``postgresql+psycopg://...``), or None to keep no record (simulations,
+        benchmarks). The default is the embedded SQLite file
+        ``router-ledger.sqlite`` in the working directory, as for :meth:`from_scenario`.
+        A ledger also holds the truth about stock (see ``stock_pool``).
+    params : StrategyParams, optional
+        Defaults to the scenario's ``params``.
+    strategy : str
+        Default strategy name (``optimizer``).
+    strategies : StrategySet, optional
+        The strategies this router may use and their fallback chains; defaults to
+        :func:`~router.strategies.default_strategies`.
+    seed : int
+        Seed of every solver call; recorded in each decision.
+    clock : callable returning an aware datetime, optional
+        Injected for tests, replays and simulations; defaults to ``datetime.now(UTC)``.
+    options : RouterOptions, optional
+        How the router runs (compiled split search, reservation retries, caches).
+    stock_pool : str, optional
+        The name of the stock this router reserves from in the ledger; defaults to
+        the scenario's name. Every router (in any process) on the same ledger and
+        pool shares one stock: the ledger refuses a reservation that another
+        took first. A simulation uses a pool of its own.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        ledger: DecisionLedger | str | None = DEFAULT_LEDGER_URL,
+        params: StrategyParams | None = None,
+        strategy: str = "optimizer",
+        strategies: StrategySet | None = None,
+        seed: int = 0,
+        clock: Callable[[], datetime] | None = None,
+        options: RouterOptions | None = None,
+        stock_pool: str | None = None,
+    ) -> None:
+        self.strategies = strategies if strategies is not None else default_strategies()
+        self._check_strategy(strategy)
+        self.scenario = scenario
+        self.network: Network = build_network(scenario)
+        self.state = LiveState(self.network, scenario)
+        self.params = params or scenario.params
+        self.options = options or RouterOptions()
+        self.strategy = strategy
+        self.seed = seed
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self._skus = self.network.sku_ids
+        self.contexts = ContextBuilder(scenario, self.network, cache_size=self.options.dest_cache_size)
+        self.records = RecordBuilder(
+            self.network, self._skus, self.strategies, scenario_name=scenario.name, seed=seed
+        )
+        if isinstance(ledger, str):
+            ledger = open_ledger(ledger)
+        self.ledger = ledger
+        self.stock_pool = stock_pool or scenario.name
+        self.recorded = 0
+        self.failed_writes = 0
+        self.reserve_conflicts = 0
+        if self.ledger is not None:
+            self._attach_stock()
+
+    @classmethod
+    def from_scenario(
+        cls,
+        path: str | Path,
+        *,
+        ledger: DecisionLedger | str | None = DEFAULT_LEDGER_URL,
+        seed: int | None = None,
+        **kwargs,
+    ) -> Router:
+        """Load a scenario file; by default decisions go to ``router-ledger.sqlite`` here, as for ``Router(...)``.
+
+        ``seed`` defaults to the scenario's; every other keyword is passed to :class:`Router`.
+        """
+        scenario = load_scenario(path)
+        return cls(scenario, ledger=ledger, seed=scenario.seed if seed is None else seed, **kwargs)
+
+    def close(self) -> None:
+        if self.ledger is not None:
+            self.ledger.close()
+
+    # ---------------------------------------------------------------- stock
+    def _attach_stock(self) -> None:
+        """Make the ledger's stock table the truth and this state its cache.
+
+        Cells missing from the pool are seeded with the scenario's initial stock;
+        the state then takes every cell's on-hand and reserved from the ledger, and
+        every later stock event goes through the ledger first.
+        """
+        net, state = self.network, self.state
+        initial = {
+            (net.node_ids[n], net.sku_ids[k]): int(state.on_hand[n, k])
+            for n in range(net.n_nodes)
+            for k in range(len(net.sku_ids))
+        }
+        levels = self.ledger.open_stock(self.stock_pool, initial)
+        self._load_levels(levels)
+        pool = self.stock_pool
+
+        def sink(node: int, sku: int, change: dict) -> tuple[int, int]:
+            return self.ledger.change_stock(pool, net.node_ids[node], net.sku_ids[sku], **change)
+
+        state.stock_sink = sink
+
+    def _load_levels(self, levels: dict[tuple[str, str], tuple[int, int]]) -> None:
+        state = self.state
+        with state.lock:
+            for (node, sku), (on_hand, reserved) in levels.items():
+                n = self.scenario.node_index.get(node)
+                k = self.scenario.sku_index.get(sku)
+                if n is None or k is None:
+                    continue  # a node or SKU this scenario no longer has: nothing routes to it
+                state.on_hand[n, k] = on_hand
+                state.reserved[n, k] = reserved
+            state._touch()
+
+    def refresh_stock(self) -> None:
+        """Re-read every cell of this router's stock pool from the ledger (other processes' changes)."""
+        if self.ledger is not None:
+            self._load_levels(self.ledger.stock_levels(self.stock_pool))
+
+    # ------------------------------------------------------------ validation
+    def _check_strategy(self, name: str) -> None:
+        if name not in self.strategies:
+            raise UnknownStrategyError(name, self.strategies.names())
+
+    def validate(self, order: Order | dict) -> Order:
+        """The order checked against the scenario; :class:`InvalidOrderError` names the field and the rule."""
+        if not isinstance(order, Order):
+            try:
+                order = Order.model_validate(order)
+            except ValidationError as exc:
+                raise pydantic_field_error(exc, InvalidOrderError) from None
+        idx = self.scenario.sku_index
+        for i, line in enumerate(order.lines):
+            if line.sku not in idx:
+                raise InvalidOrderError(f"lines[{i}].sku", f"unknown sku {line.sku!r}")
+        if order.customer.tier not in self.scenario.tiers:
+            raise InvalidOrderError(
+                "customer.tier",
+                f"unknown tier {order.customer.tier!r}; known: {', '.join(sorted(self.scenario.tiers))}",
+            )
+        services = self.contexts.service_masks
+        if order.service_level is not None and order.service_level not in services:
+            raise InvalidOrderError(
+                "service_level",
+                f"unknown service level {order.service_level!r}; known: {', '.join(sorted(services))}",
+            )
+        dest = order.destination
+        if dest.region is not None and dest.region not in self.scenario.region_index:
+            raise InvalidOrderError("destination.region", f"unknown region {dest.region!r}")
+        return order
+
+    # --------------------------------------------------------------- routing
+    def decide(
+        self, view: StateView, ctx: OrderContext, strategy: str | None = None, *, params: StrategyParams | None = None,
+        seed: int | None = None, explain: bool = True,
+    ) -> Ranked:
+        """The pure decision on given inputs (a stored view and context): nothing is reserved or recorded."""
+        name = strategy or self.strategy
+        self._check_strategy(name)
+        return decide(
+            self.network,
+            view,
+            ctx,
+            params or self.params,
+            self._skus,
+            self.strategies,
+            name,
+            seed=self.seed if seed is None else seed,
+            explain=explain,
+            compiled_splits=self.options.compiled_splits,
+        )
+
+    def route(self, order: Order | dict, *, strategy: str | None = None, explain: bool = True) -> Decision:
+        """Choose, reserve and record a plan for one order.
+
+        ``explain=False`` skips the rationale and the full record (plan and status
+        only) when no ledger is configured: for simulations that only need the plan.
+        With a ledger every decision is fully recorded regardless.
+
+        Raises
+        ------
+        InvalidOrderError
+            The order breaks a rule (the field and the reason are named); nothing is
+            reserved or recorded.
+        UnknownStrategyError
+            ``strategy`` is not one of this router's strategies; nothing changed.
+        LedgerError
+            The ledger could not be written; the reservation was released.
+        """
+        order = self.validate(order)
+        strategy = strategy or self.strategy
+        self._check_strategy(strategy)
+        t0 = time.perf_counter()
+        explain = explain or self.ledger is not None
+        with self.state.lock:
+            if self.ledger is None:
+                return self._decide_and_reserve(order, strategy, t0, explain)[0]
+            retries = 0
+            while True:
+                decision, alloc = self._decide_and_reserve(order, strategy, t0, explain, retries)
+                try:
+                    self.ledger.append_decision(decision.record, self._allocations(alloc), pool=self.stock_pool)
+                    self.recorded += 1
+                    return decision
+                except ReservationConflict as exc:
+                    self._after_conflict(alloc, exc)
+                    retries += 1
+                    if retries > self.options.reserve_retries:
+                        return self._record_failure(order, strategy, "reserve", exc, t0, retries)
+                except Exception as exc:
+                    self.failed_writes += 1
+                    self.state.release(*alloc)
+                    raise LedgerError(f"decision {decision.decision_id} not recorded: {exc}") from exc
+
+    def _after_conflict(self, alloc: _Alloc, exc: ReservationConflict) -> None:
+        """Another writer took the stock: undo our cache's reservation and refresh the cells it named."""
+        self.reserve_conflicts += 1
+        self.state.release(*alloc)
+        self._load_levels(exc.levels)
+
+    def _record_failure(
+        self, order: Order, strategy: str, stage: str, exc: BaseException, t0: float, retries: int = 0
+    ) -> Decision:
+        record = self.records.failed(order, self.clock(), strategy, stage, exc, t0)
+        record["state"] = {"reserve_retries": retries}
+        if self.ledger is not None:
+            try:
+                self.ledger.append_decision(record, [], pool=self.stock_pool)
+                self.recorded += 1
+            except Exception as err:
+                self.failed_writes += 1
+                raise LedgerError(f"decision {record['decision_id']} not recorded: {err}") from err
+        return Decision.from_record(record)
+
+    def _decide_and_reserve(
+        self, order: Order, strategy: str, t0: float, explain: bool = True, retries: int = 0
+    ) -> tuple[Decision, _Alloc]:
+        """Decide on a view and reserve the plan in the live state; the caller holds the state lock.
+
+        Never raises for a valid order: a stage that fails outside the fallback
+        chain (context, view, reserve, record) gives a recorded unfulfillable decision.
+        """
+        now = self.clock()
+        stage = "context"
+        try:
+            ctx = self.contexts.build(order, now, self.state.weather_at_region)
+            stage = "view"
+            view = self.state.view(ctx.sku_idx)
+            stage = "decide"
+            out = self.decide(view, ctx, strategy, explain=explain)
+            stage = "reserve"
+            alloc = self._reserve(out, ctx)
+        except Exception as exc:  # noqa: BLE001 - every failure after validation is recorded, never raised
+            record = self.records.failed(order, now, strategy, stage, exc, t0)
+            record["state"] = {"reserve_retries": retries}
+            return Decision.from_record(record), _NOTHING
+        try:
+            if explain:
+                record = self.records.full(order, now, ctx, view, out, self.params, t0)
+                record["state"]["reserve_retries"] = retries
+            else:
+                record = self.records.lean(order, now, ctx, out, t0)
+        except Exception as exc:  # noqa: BLE001 - no record, no reservation: release and record the failure
+            self.state.release(*alloc)
+            record = self.records.failed(order, now, strategy, "record", exc, t0)
+            record["state"] = {"reserve_retries": retries}
+            return Decision.from_record(record), _NOTHING
+        return Decision.from_record(record, (time.perf_counter() - t0) * 1000.0), alloc
+
+    def route_batch(self, orders: Iterable[Order | dict], *, strategy: str | None = None) -> list[Decision]:
+        """Route orders one after the other and record them in one ledger transaction.
+
+        Each order sees the reservations of those before it. Every order is validated
+        before any is routed, so one bad order changes nothing (InvalidOrderError names
+        it by position: ``orders[3].lines[0].sku``). If another process took stock
+        meanwhile, the ledger refuses the batch, the router refreshes the cells and
+        routes the whole batch again (bounded as for :meth:`route`). If the ledger
+        write fails, every reservation of the batch is released and LedgerError is raised.
+        """
+        validated = []
+        for i, o in enumerate(orders):
+            try:
+                validated.append(self.validate(o))
+            except InvalidOrderError as exc:
+                raise InvalidOrderError(f"orders[{i}].{exc.field}", exc.reason) from None
+        strategy = strategy or self.strategy
+        self._check_strategy(strategy)
+        with self.state.lock:
+            retries = 0
+            while True:
+                decisions, allocs = [], []
+                for order in validated:
+                    d, a = self._decide_and_reserve(order, strategy, time.perf_counter(), True, retries)
+                    decisions.append(d)
+                    allocs.append(a)
+                if self.ledger is None or not decisions:
+                    return decisions
+                try:
+                    self.ledger.append_decisions(
+                        [(d.record, self._allocations(a)) for d, a in zip(decisions, allocs)], pool=self.stock_pool
+                    )
+                    self.recorded += len(decisions)
+                    return decisions
+                except ReservationConflict as exc:
+                    for a in allocs:
+                        self.state.release(*a)
+                    self.reserve_conflicts += 1
+                    self._load_levels(exc.levels)
+                    retries += 1
+                    if retries > self.options.reserve_retries:
+                        raise LedgerError(
+                            f"batch of {len(decisions)} decisions not recorded: stock taken by other writers "
+                            f"{retries} times ({exc})"
+                        ) from exc
+                except Exception as exc:
+                    for a in allocs:
+                        self.state.release(*a)
+                    self.failed_writes += len(decisions)
+                    if isinstance(exc, LedgerError):
+                        raise
+                    raise LedgerError(f"batch of {len(decisions)} decisions not recorded: {exc}") from exc
+
+    def _reservation(self, out: Ranked, ctx: OrderContext) -> _Alloc:
+        nodes: list[int] = []
+        skus: list[int] = []
+        qty: list[int] = []
+        lanes: list[tuple[int, int]] = []
+        if len(out.ranking):
+            # one tolist per array rather than numpy scalars per leg and line
+            c, cs = int(out.ranking[0]), out.cs
+            sku_idx = ctx.sku_idx.tolist()
+            for n, o, units in zip(cs.leg_node[c].tolist(), cs.leg_opt[c].tolist(), cs.leg_units[c].tolist()):
+                if n < 0:
+                    continue
+                lanes.append((n, o))
+                for k, u in enumerate(units):
+                    if u:
+                        nodes.append(n)
+                        skus.append(sku_idx[k])
+                        qty.append(u)
+        return nodes, skus, qty, lanes
+
+    def _reserve(self, out: Ranked, ctx: OrderContext) -> _Alloc:
+        """Check-and-reserve the chosen plan in the live state; raises when the stock is gone."""
+        alloc = self._reservation(out, ctx)
+        if len(out.ranking) == 0:
+            return alloc  # nothing to reserve for an unfulfillable order
+        if not self.state.try_reserve(*alloc):
+            # the view was taken under the same lock, so this means the state changed under it
+            raise RouterError("the chosen plan's stock was not available at reservation")
+        return alloc
+
+    def _allocations(self, alloc: _Alloc) -> list[tuple[str, str, int]]:
+        n, k, q, _ = alloc
+        return [(self.network.node_ids[a], self._skus[b], int(c)) for a, b, c in zip(n, k, q)]
+
+    # ------------------------------------------------------- review & replay
+    def _require_ledger(self) -> DecisionLedger:
+        if self.ledger is None:
+            raise RouterError("this router keeps no ledger (ledger=None): nothing to look up")
+        return self.ledger
+
+    def explain(self, decision_id: str) -> dict:
+        """The stored rationale of a decision (sentence, factors, runners-up, exclusions)."""
+        rec = self._require_ledger().get_decision(decision_id)
+        return {"decision_id": decision_id, "order_id": rec["order_id"], "status": rec["status"], **rec["rationale"]}
+
+    def replay(self, decision_id: str, *, strategy: str | None = None):
+        """Re-derive a decision from its stored inputs; with ``strategy``, a counterfactual.
+
+        See :func:`router.engine.replay.replay_record`.
+        """
+        from router.engine.replay import replay_record
+
+        return replay_record(self, self._require_ledger().get_decision(decision_id), strategy=strategy)
