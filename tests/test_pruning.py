@@ -10,45 +10,58 @@ the same.
 
 from __future__ import annotations
 
+import gzip
+import json
+
 import numpy as np
 import pytest
 
-import router.engine as engine
-from router import candidates as C
-from router.simulation import simulate
+from router.candidates import single_candidates
+from router.context import context_from_json
+from router.engine import decide
+from router.legs import METRIC_FIELDS, lane_metrics
+from router.network import build_network
+from router.params import StrategyParams
+from router.rules import line_feasibility, node_exclusions, usable_options
+from router.scenario import load_scenario
+from router.scoring import score_candidates
+from router.splits import SplitSearch
+from router.state import StateView
+from router.strategies import default_strategies
 
 from conftest import SCENARIOS
+from test_golden_decisions import GOLDEN
 
 
 @pytest.fixture(scope="module")
 def captured():
-    """(net, params, skus, [(view, ctx), ...]) of every decision in 90 simulated minutes of national."""
-    from router.scenario import load_scenario
+    """(net, params, skus, [(view, ctx), ...]) of every decision in 90 simulated minutes of national.
 
-    seen: list = []
-    orig = engine.decide
+    The inputs are the stored ones of ``golden/national_decisions.json.gz`` (seed 7,
+    optimizer): busy queues, partial stock, weight tiers, volume limits.
+    """
+    with gzip.open(GOLDEN, "rt") as f:
+        doc = json.load(f)
+    net = build_network(load_scenario(SCENARIOS / "national.yaml"))
+    params = StrategyParams.model_validate(doc["params"])
+    seen = [(StateView.from_json(r["view"]), context_from_json(r["context"])) for r in doc["decisions"]]
+    return net, params, net.sku_ids, seen
 
-    def spy(net, view, ctx, params, skus, strategy, *, seed=0, explain=True):
-        seen.append((view, ctx))
-        spy.args = (net, params, skus)
-        return orig(net, view, ctx, params, skus, strategy, seed=seed, explain=explain)
 
-    engine.decide = spy
-    try:
-        simulate(load_scenario(SCENARIOS / "national.yaml"), "optimizer", seed=7, horizon_hours=1.5)
-    finally:
-        engine.decide = orig
-    net, params, skus = spy.args
-    return net, params, skus, seen
+STRATEGIES = default_strategies()
+
+
+def _decide(net, v, c, params, skus, strategy, compiled=True):
+    return decide(net, v, c, params, skus, STRATEGIES, strategy, compiled_splits=compiled)
 
 
 def _no_pruning(monkeypatch):
-    monkeypatch.setattr(C.SplitSearch, "beaten", classmethod(lambda cls, lb, best: np.zeros(np.shape(lb), dtype=bool)))
-    monkeypatch.setattr(C.SplitSearch, "cost_lower_bound", lambda self, size: 0.0 if np.isfinite(self.f_min) else np.inf)
-    monkeypatch.setattr(C.SplitSearch, "triple_beaten", lambda self, c, s: False)
-    listing = C.SplitSearch.candidates
+    monkeypatch.setattr(SplitSearch, "beaten", classmethod(lambda cls, lb, best: np.zeros(np.shape(lb), dtype=bool)))
+    monkeypatch.setattr(SplitSearch, "cost_lower_bound", lambda self, size: 0.0 if np.isfinite(self.f_min) else np.inf)
+    monkeypatch.setattr(SplitSearch, "triple_beaten", lambda self, c, s: False)
+    listing = SplitSearch.candidates
     # no bound handed to the subset enumeration either (the compiled loop bounds inside)
-    monkeypatch.setattr(C.SplitSearch, "candidates", lambda self, size, excluded, bound=None: listing(self, size, excluded))
+    monkeypatch.setattr(SplitSearch, "candidates", lambda self, size, excluded, bound=None: listing(self, size, excluded))
 
 
 def _chosen(out):
@@ -68,12 +81,11 @@ def _chosen(out):
 @pytest.mark.parametrize("strategy", ["optimizer", "cheapest", "nearest", "tier_rules"])
 def test_bounds_never_change_the_chosen_plan(captured, monkeypatch, strategy, compiled):
     net, params, skus, seen = captured
-    monkeypatch.setattr(C, "COMPILED_SPLITS", compiled)
     assert len(seen) > 800
-    pruned = [_chosen(engine.decide(net, v, c, params, skus, strategy)) for v, c in seen]
+    pruned = [_chosen(_decide(net, v, c, params, skus, strategy, compiled)) for v, c in seen]
     with monkeypatch.context() as m:
         _no_pruning(m)
-        full = [_chosen(engine.decide(net, v, c, params, skus, strategy)) for v, c in seen]
+        full = [_chosen(_decide(net, v, c, params, skus, strategy, compiled)) for v, c in seen]
     splits = 0
     for (legs_p, score_p), (legs_f, score_f) in zip(pruned, full):
         assert legs_p == legs_f
@@ -84,13 +96,11 @@ def test_bounds_never_change_the_chosen_plan(captured, monkeypatch, strategy, co
 
 
 def _split_inputs(net, params, skus, v, c):
-    u = C.usable_options(net, v, c)
-    ok, ex = C.node_exclusions(net, v, c, params, u, skus)
-    lo = C.line_feasibility(v, c, params, ok)
-    ln = C.lane_metrics(net, v, c)
-    cs = C.single_candidates(net, v, c, u, lo, ex, ln)
-    from router.scoring import score_candidates
-
+    u = usable_options(net, v, c)
+    ok, ex = node_exclusions(net, v, c, params, u, skus)
+    lo = line_feasibility(v, c, params, ok)
+    ln = lane_metrics(net, v, c)
+    cs = single_candidates(net, v, c, u, lo, ex, ln)
     sc = score_candidates(cs, v, c, params)
     bound = (float(sc.term("cost").values.min()), float(sc.total.min())) if len(cs) else None
     return u, lo, ln, bound
@@ -108,12 +118,11 @@ def test_compiled_and_numpy_enumerations_list_the_same_plans(captured, monkeypat
             for b in (None, bound) if bound else (None,):
                 out = []
                 for compiled in (True, False):
-                    monkeypatch.setattr(C, "COMPILED_SPLITS", compiled)
-                    search = C.SplitSearch(net, v, c, params, u, lo, ln)
+                    search = SplitSearch(net, v, c, params, u, lo, ln, compiled=compiled)
                     assert search.compiled is compiled
                     out.append(search.candidates(size, [], b))
                 a, n = out
-                for name in ("leg_node", "leg_opt", "leg_units", "source", *C._METRIC_FIELDS):
+                for name in ("leg_node", "leg_opt", "leg_units", "source", *METRIC_FIELDS):
                     np.testing.assert_array_equal(getattr(a, name), getattr(n, name), err_msg=name)
                 compared += 1
                 nonempty += len(a) > 0
@@ -131,19 +140,18 @@ def test_bounds_do_prune(captured, monkeypatch):
         if bound is None:
             continue
         for bounded in (True, False):
-            kept[bounded] += len(C.SplitSearch(net, v, c, params, u, lo, ln).candidates(3, [], bound if bounded else None))
+            kept[bounded] += len(SplitSearch(net, v, c, params, u, lo, ln).candidates(3, [], bound if bounded else None))
     assert kept[False] > 1000 and kept[True] < 0.05 * kept[False]
     # the numpy path skips whole sizes: most three-line orders never list a triple
-    monkeypatch.setattr(C, "COMPILED_SPLITS", False)
     calls = {2: 0, 3: 0}
-    orig = C.SplitSearch.candidates
+    orig = SplitSearch.candidates
 
     def count(self, size, excluded, bound=None):
         calls[size] = calls.get(size, 0) + 1
         return orig(self, size, excluded, bound)
 
-    monkeypatch.setattr(C.SplitSearch, "candidates", count)
+    monkeypatch.setattr(SplitSearch, "candidates", count)
     for v, c in seen:
-        engine.decide(net, v, c, params, skus, "optimizer")
+        _decide(net, v, c, params, skus, "optimizer", compiled=False)
     multi = sum(1 for _, c in seen if len(c.qty) >= 3)
     assert calls[3] < 0.5 * multi

@@ -13,7 +13,7 @@ back only on request (``keep_outcomes=True``).
 * ``"local"`` (default): a :class:`concurrent.futures.ProcessPoolExecutor` with the
   *spawn* start method (no fork of a process holding threads, locks or open
   database connections);
-* ``"dask"``: a Dask cluster, through :func:`router.distributed.run_jobs` (the
+* ``"dask"``: a Dask cluster, through :func:`router.distributed.ordered_map` (the
   only module that imports Dask);
 * ``"serial"``: in this process, one job after the other (for debugging, and for
   strategies registered at run time, which spawned workers do not know).
@@ -27,17 +27,15 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from router.distributed import ordered_map
 from router.errors import RouterError
 from router.scenario import Scenario, load_scenario
 from router.simulation.kpis import kpis, outcomes_frame
@@ -250,29 +248,6 @@ def check_jobs(jobs: Sequence[SweepJob]) -> None:
             raise RouterError(f"no scenario file at {job.scenario}")
 
 
-def _run_serial(jobs, keep_outcomes, progress) -> list[SweepResult]:
-    out = []
-    for i, job in enumerate(jobs):
-        out.append(run_job(job, keep_outcomes))
-        if progress is not None:
-            progress(i + 1, len(jobs))
-    return out
-
-
-def _run_local(jobs, keep_outcomes, processes, progress) -> list[SweepResult]:
-    workers = max(1, min(processes or os.cpu_count() or 1, len(jobs)))
-    results: list[SweepResult | None] = [None] * len(jobs)
-    # spawn: a forked child would inherit this process's threads, locks and database
-    # handles; a spawned one imports router afresh (about a second) and is clean.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(run_job, job, keep_outcomes): i for i, job in enumerate(jobs)}
-        for done, fut in enumerate(as_completed(futures), start=1):
-            results[futures[fut]] = fut.result()
-            if progress is not None:
-                progress(done, len(jobs))
-    return results  # type: ignore[return-value]
-
-
 def run_sweep(
     jobs: Sequence[SweepJob],
     *,
@@ -320,10 +295,10 @@ def run_sweep(
     if not jobs:
         return []
     log.info("sweep of %d jobs on %s", len(jobs), executor if dask_address is None else dask_address)
-    if executor == "serial":
-        return _run_serial(jobs, keep_outcomes, progress)
-    if executor == "local":
-        return _run_local(jobs, keep_outcomes, processes, progress)
-    from router.distributed import run_jobs
+    fn = run_job_with_outcomes if keep_outcomes else run_job
+    return ordered_map(fn, jobs, backend=executor, address=dask_address, workers=processes, progress=progress)
 
-    return run_jobs(jobs, dask_address, n_workers=processes, progress=progress, keep_outcomes=keep_outcomes)
+
+def run_job_with_outcomes(job: SweepJob) -> SweepResult:
+    """:func:`run_job` keeping the per-order table (top-level, so executors pickle it by reference)."""
+    return run_job(job, keep_outcomes=True)
