@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 import router
 from router.candidates import CandidateSet, OrderContext, destination_lanes
-from router.domain import Leg, LegLine, Order, Plan
+from router.domain import Leg, LegLine, Order, Plan, check_created_at
 from router.errors import InvalidOrderError, LedgerError, RouterError, pydantic_field_error
 from router.network import Network, build_network
 from router.params import StrategyParams
@@ -309,6 +309,12 @@ class Router:
         dest = order.destination
         if dest.region is not None and dest.region not in self.scenario.region_index:
             raise InvalidOrderError("destination.region", f"unknown region {dest.region!r}")
+        boundary = self.scenario.boundary
+        if dest.lat is not None:
+            region = self.scenario.region_index[dest.region] if dest.region else None
+            self.network.check_destination(dest.lat, dest.lon, region, boundary.max_region_distance_miles)
+        # against the router's clock (injected in simulations and replays), not the wall clock
+        check_created_at(order, self.clock(), boundary)
         return order
 
     def _context(self, order: Order, now: datetime) -> OrderContext:
