@@ -287,6 +287,13 @@ class Router:
 
     # ------------------------------------------------------------ validation
     def _validate(self, order: Order | dict) -> Order:
+        """The order as a validated Order, or InvalidOrderError naming the field and the rule.
+
+        Beyond the model's own checks: SKU, tier, service level and region must exist in
+        the scenario, and the scenario's ``boundary`` limits hold: coordinates near the
+        region they are routed as, ``created_at`` neither ahead of the router's clock nor
+        too old for it (see docs/decision-records.md, "Orders that get no record").
+        """
         if not isinstance(order, Order):
             try:
                 order = Order.model_validate(order)
