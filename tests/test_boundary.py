@@ -257,6 +257,15 @@ def test_a_scenario_file_that_is_not_utf8_is_a_scenario_error_naming_the_file(tm
     assert fragment in info.value.reason
 
 
+def test_a_scenario_file_with_binary_bytes_that_decode_is_a_yaml_error_naming_the_position(tmp_path):
+    path = tmp_path / "nul.yaml"
+    path.write_bytes(b"name: x\n\x00\x01")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert info.value.field == "character 8"
+    assert info.value.reason == "not valid YAML: special characters are not allowed (#x0000)"
+
+
 def test_a_params_file_that_cannot_be_read_is_a_scenario_error_naming_the_file(tmp_path):
     path = tmp_path / "params.toml"
     path.write_bytes("[params]\n# caf\xe9\n".encode("latin-1"))

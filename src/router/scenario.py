@@ -301,6 +301,11 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> object:
         raise ScenarioError("<file>", f"cannot read the scenario: {exc.strerror or exc}", source=str(path)) from None
     try:
         data = yaml.safe_load(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (binary data)
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise ScenarioError(
+            f"character {exc.position}", f"not valid YAML: {exc.reason} (#x{code:04x})", source=str(path)
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<file>"
