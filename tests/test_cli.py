@@ -170,3 +170,8 @@ def test_a_scenario_file_that_is_not_utf8_is_one_line_and_exit_2(tmp_path):
     bad.write_bytes("name: caf\xe9\n".encode("latin-1"))
     res = runner.invoke(app, ["demo", "--scenario", str(bad), "--orders", "5", "--ledger", f"sqlite:///{tmp_path / 'd.sqlite'}"])
     _one_line_error(res, f"{bad}: <file>: cannot read the scenario: not UTF-8 text")
+
+
+def test_an_order_on_standard_input_that_is_not_json_is_one_line_and_exit_2(tmp_path):
+    res = runner.invoke(app, ["route", "--order", "-", "--ledger", f"sqlite:///{tmp_path / 's.sqlite'}"], input=b'{"a":\n')
+    _one_line_error(res, "cannot read the order standard input: not valid JSON (Expecting value at line 2, column 1)")
