@@ -161,7 +161,9 @@ def run_batch(scenario, orders, strategy: str, ledger_url: str, batch: int = BAT
 
     Upstream services that hand over orders in groups (an order-import job, a backlog)
     pay one commit per group instead of one per order. Stream upkeep as in run_one,
-    once per batch (the batch is decided at its first order's arrival time).
+    once per batch. A group is handed over once its last order has arrived, so the
+    batch is decided at that order's arrival time (at its first order's time the
+    later orders would lie in the router's future, which it refuses).
     """
     clock = Clock(scenario.start)
     router = Router(scenario, ledger=ledger_url, strategy=strategy, clock=clock)
@@ -172,7 +174,7 @@ def run_batch(scenario, orders, strategy: str, ledger_url: str, batch: int = BAT
     try:
         for at in range(0, len(orders), batch):
             chunk = orders[at : at + batch]
-            last_hours, day = advance_stream(router, clock, chunk[0].created_at, last_hours, day)
+            last_hours, day = advance_stream(router, clock, chunk[-1].created_at, last_hours, day)
             t0 = time.perf_counter()
             decisions = router.route_batch(chunk)
             dt = time.perf_counter() - t0

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.skipif(not nc.data_available(), reason="../shared/data/
 
 def _route():
     sc = parse_scenario(nc.nextmv_scenario_dict())
-    router = Router(sc, ledger="sqlite://")
     order = nc.nextmv_order()
+    # decided when the order is placed: its promise counts from created_at
+    router = Router(sc, ledger="sqlite://", clock=lambda: order.created_at)
     return sc, router, router.route(order)
 
 

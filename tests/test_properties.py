@@ -60,6 +60,9 @@ def worlds(draw):
         "stock": stock,
         "tiers": [{"name": "standard", "promise_hours": 96}, {"name": "vip", "promise_hours": 40, "lateness_multiplier": 4}],
         "params": {"max_splits": draw(st.integers(1, 3))},
+        # one region stands for the whole box the destinations are drawn from (up to
+        # ~1,500 mi from its centroid): these worlds test plans, not the boundary
+        "boundary": {"max_region_distance_miles": 2000},
     }
     orders = []
     for i in range(draw(st.integers(1, 6))):

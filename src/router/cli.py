@@ -15,14 +15,17 @@ from typing import Annotated, Optional
 
 import numpy as np
 import typer
+from pydantic import ValidationError
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from router.demand import generate_orders
+from router.domain import Order
 from router.engine import DEFAULT_LEDGER_URL, Router
-from router.errors import RouterError
+from router.errors import InvalidOrderError, RouterError, pydantic_field_error
 from router.scenario import load_scenario
 from router.strategies import strategy_names
 
@@ -63,8 +66,28 @@ def _open_existing(url: str):
 
 
 def _fail(exc: Exception) -> None:
-    err.print(f"[red]error:[/red] {exc}")
+    """Bad input: one line on stderr (no traceback, no wrapping), exit code 2."""
+    err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
     raise typer.Exit(2)
+
+
+def read_order_file(path: Path) -> dict:
+    """The JSON object in an order file (``-``: standard input); RouterError naming the file otherwise."""
+    name = "standard input" if str(path) == "-" else str(path)
+    try:
+        raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+        data = json.loads(raw.decode("utf-8"))
+    except OSError as exc:
+        raise RouterError(f"cannot read the order {name}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise RouterError(f"cannot read the order {name}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise RouterError(
+            f"cannot read the order {name}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise RouterError(f"cannot read the order {name}: the JSON must be an object, not {type(data).__name__}")
+    return data
 
 
 def run_stream(router: Router, orders, clock: ManualClock, *, strategy: str, progress=None, task=None) -> dict:
@@ -238,23 +261,33 @@ def route(
     ledger: Annotated[str, typer.Option(help="ledger database URL")] = DEFAULT_LEDGER_URL,
     now: Annotated[Optional[str], typer.Option(help="decision time, ISO 8601 (default: the order's created_at)")] = None,
 ) -> None:
-    """Route one order on a scenario's initial state and print the decision as JSON."""
+    """Route one order on a scenario's initial state and print the decision as JSON.
+
+    Bad input (an unreadable file, not UTF-8, not JSON, an order that breaks a rule)
+    is one line on stderr naming the file, and exit code 2.
+    """
+    name = "standard input" if str(order) == "-" else str(order)
     try:
-        text = sys.stdin.read() if str(order) == "-" else order.read_text(encoding="utf-8")
-        data = json.loads(text)
-    except (OSError, json.JSONDecodeError) as exc:
-        _fail(RouterError(f"cannot read the order: {exc}"))
+        parsed = Order.model_validate(read_order_file(order))
+    except ValidationError as exc:
+        _fail(pydantic_field_error(exc, InvalidOrderError, source=name))
+    except RouterError as exc:
+        _fail(exc)
+    try:
+        at = datetime.fromisoformat(now) if now else parsed.created_at
+    except ValueError:
+        _fail(RouterError(f"--now {now!r} is not an ISO 8601 time such as 2026-11-02T12:00:00Z"))
+    clock = ManualClock(at if at.tzinfo else at.replace(tzinfo=timezone.utc))
     try:
         sc = load_scenario(scenario or default_scenario())
-        clock = ManualClock(datetime.now(timezone.utc))
         router = Router(sc, ledger=ledger, strategy=strategy, seed=sc.seed, clock=clock)
-        parsed = router.validate(data)
-        clock.now = datetime.fromisoformat(now) if now else parsed.created_at
-        if clock.now.tzinfo is None:
-            clock.now = clock.now.replace(tzinfo=timezone.utc)
         router.state.set_clock_hours(max((clock.now - sc.start).total_seconds() / 3600.0, 0.0))
-        d = router.route(parsed)
-        router.close()
+        try:
+            d = router.route(parsed)
+        finally:
+            router.close()
+    except InvalidOrderError as exc:
+        _fail(InvalidOrderError(exc.field, exc.reason, source=name))
     except (RouterError, KeyError) as exc:
         _fail(exc)
     out = {

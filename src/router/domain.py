@@ -6,6 +6,15 @@ Models are immutable (``frozen=True``) and strict about unknown fields
 (``extra="forbid"``) so that a typo in a request is an error, not a silently
 ignored key. Units are part of every field name: miles, lb, cubic feet (cuft),
 USD, hours.
+
+The models of an incoming order (:class:`Order`, :class:`OrderLine`,
+:class:`Destination`) are also strict about types: a number
+must be a number (``"qty": "2"``, ``2.0`` and ``true`` are refused; an int is a
+valid float) and a time must be an ISO 8601 string or a datetime (an epoch number
+is refused: seconds or milliseconds cannot be told apart). Strictness is per
+field rather than ``strict=True`` on the whole model because JSON has no datetime
+type: ``"created_at": "2026-11-02T12:00:00Z"`` must still parse. Scenario models
+stay lax: YAML is typed already and written by the people who run the router.
 """
 
 from __future__ import annotations
@@ -14,6 +23,9 @@ from datetime import datetime, timezone
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from router.errors import InvalidOrderError
+from router.params import BoundaryParams
 
 __all__ = [
     "Carrier",
@@ -32,6 +44,7 @@ __all__ = [
     "Order",
     "OrderLine",
     "Plan",
+    "check_created_at",
 ]
 
 
@@ -177,10 +190,12 @@ class Destination(_Frozen):
     """Where an order goes: coordinates, or a region the scenario knows.
 
     At least one is required; with only a region the region's centroid is used.
+    Coordinates far from every region are refused by the router (the scenario's
+    ``boundary.max_region_distance_miles``).
     """
 
-    lat: float | None = Field(default=None, ge=-90.0, le=90.0)
-    lon: float | None = Field(default=None, ge=-180.0, le=180.0)
+    lat: float | None = Field(default=None, ge=-90.0, le=90.0, strict=True)
+    lon: float | None = Field(default=None, ge=-180.0, le=180.0, strict=True)
     region: str | None = Field(default=None, min_length=1)
     postal_code: str | None = None
 
@@ -204,7 +219,7 @@ class OrderLine(_Frozen):
     """One SKU and how many units of it were ordered."""
 
     sku: str = Field(min_length=1)
-    qty: int = Field(gt=0, le=1_000_000)
+    qty: int = Field(gt=0, le=1_000_000, strict=True)
 
 
 class Order(_Frozen):
@@ -213,16 +228,28 @@ class Order(_Frozen):
     ``promised_by`` is the delivery promise; when absent the customer's tier
     promise from the scenario applies (e.g. vip: 48 hours after ``created_at``).
     ``service_level``, when given, restricts the carrier services considered.
+    The router refuses an order whose ``created_at`` lies in the future of its
+    clock or too far in its past (the scenario's ``boundary`` limits): the promise
+    counts from ``created_at``, so a stale one would be routed as hours late.
     """
 
     order_id: str = Field(min_length=1, max_length=200)
     customer: Customer
     destination: Destination
     lines: tuple[OrderLine, ...] = Field(min_length=1, max_length=200)
-    value_usd: float = Field(default=0.0, ge=0.0)
+    value_usd: float = Field(default=0.0, ge=0.0, strict=True)
     created_at: datetime
     promised_by: datetime | None = None
     service_level: str | None = None
+
+    @field_validator("created_at", "promised_by", mode="before")
+    @classmethod
+    def _no_epoch_numbers(cls, value: object) -> object:
+        # pydantic would read a number as Unix time, guessing seconds or milliseconds
+        # from its size: a wrong guess is off by decades, so ask for ISO 8601.
+        if isinstance(value, (int, float)):
+            raise ValueError(f"give an ISO 8601 time such as 2026-11-02T12:00:00Z, not the number {value!r}")
+        return value
 
     @field_validator("created_at", "promised_by")
     @classmethod
@@ -241,6 +268,37 @@ class Order(_Frozen):
         if self.promised_by is not None and self.promised_by <= self.created_at:
             raise ValueError("promised_by must be after created_at")
         return self
+
+
+def _duration(hours: float) -> str:
+    return f"{hours * 60:.0f} min" if hours < 1.0 else f"{hours:,.1f} h"
+
+
+def check_created_at(order: Order, now: datetime, limits: BoundaryParams) -> None:
+    """Hard: ``created_at`` lies between ``max_order_age_hours`` before ``now`` and
+    ``max_clock_skew_minutes`` after it; otherwise :class:`InvalidOrderError` on ``created_at``.
+
+    ``now`` is the router's clock (the wall clock, or the time a simulation or replay
+    injects). The promise counts from ``created_at`` while the decision is taken at
+    ``now``: an order stamped weeks ago would be routed as hundreds of hours late, one
+    stamped in the future with more time than it has.
+    """
+    ahead_hours = (order.created_at - now).total_seconds() / 3600.0
+    if ahead_hours * 60.0 > limits.max_clock_skew_minutes:
+        raise InvalidOrderError(
+            "created_at",
+            f"{order.created_at.isoformat()} is {_duration(ahead_hours)} ahead of the router's clock "
+            f"({now.isoformat()}); at most {limits.max_clock_skew_minutes:g} min of clock skew is accepted "
+            "(boundary.max_clock_skew_minutes)",
+        )
+    if -ahead_hours > limits.max_order_age_hours:
+        raise InvalidOrderError(
+            "created_at",
+            f"{order.created_at.isoformat()} is {_duration(-ahead_hours)} before the router's clock "
+            f"({now.isoformat()}), over the {limits.max_order_age_hours:g} h limit (boundary.max_order_age_hours): "
+            "the promise counts from created_at, so the order would be routed as already late; route orders "
+            "when they are placed, or give the router their time with Router(clock=...)",
+        )
 
 
 class LegLine(_Frozen):

@@ -112,15 +112,26 @@ def pydantic_field_error(exc: object, cls: type[_FieldError], *, source: str | N
     errors = exc.errors()  # type: ignore[attr-defined]
     first = errors[0] if errors else {"loc": (), "msg": str(exc)}
     field = field_path(first.get("loc", ()))
-    reason = str(first.get("msg", "invalid"))
-    if reason.startswith("Value error, "):
-        reason = reason[len("Value error, ") :]
+    reason = _reason(first)
     err = cls(field, reason, source=source)
     err.all_errors = [  # type: ignore[attr-defined]
-        {"field": field_path(e.get("loc", ())), "reason": e.get("msg", "")}
+        {"field": field_path(e.get("loc", ())), "reason": _reason(e)}
         for e in errors
     ]
     return err
+
+
+def _reason(error: dict) -> str:
+    """pydantic's message; for a wrong type also the value given (``got '2'``): the bad value named."""
+    reason = str(error.get("msg", "invalid"))
+    if reason.startswith("Value error, "):
+        return reason[len("Value error, ") :]
+    given = error.get("input")
+    kind = str(error.get("type", ""))
+    if kind.endswith(("_type", "_parsing", "_from_float")) and isinstance(given, (str, int, float, bool)):
+        shown = repr(given if not isinstance(given, str) or len(given) <= 40 else given[:40] + "...")
+        reason += f", got {shown}"
+    return reason
 
 
 def field_path(loc) -> str:

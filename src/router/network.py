@@ -11,13 +11,14 @@ some node) and flattened into numpy arrays indexed by node ``n`` and option
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, fields
 from functools import cached_property
 
 import networkx as nx
 import numpy as np
 
-from router.errors import ScenarioError
+from router.errors import InvalidOrderError, ScenarioError
 from router.scenario import Scenario
 
 __all__ = ["EARTH_RADIUS_MILES", "Network", "build_network", "haversine_miles"]
@@ -156,6 +157,45 @@ class Network:
         if not self.region_ids:
             return -1
         return int(np.argmin(haversine_miles(lat, lon, self.region_lat, self.region_lon)))
+
+    def nearest_region_miles(self, lat: float, lon: float) -> tuple[int, float]:
+        """The closest region's index and its centroid's distance in miles; (-1, inf) without regions."""
+        if not self.region_ids:
+            return -1, float("inf")
+        miles = haversine_miles(lat, lon, self.region_lat, self.region_lon)
+        r = int(np.argmin(miles))
+        return r, float(miles[r])
+
+    def region_miles(self, region: int, lat: float, lon: float) -> float:
+        """Miles from a region's centroid to a point (scalar math: one pair, no array overhead)."""
+        p1, p2 = math.radians(lat), math.radians(float(self.region_lat[region]))
+        dl = math.radians(float(self.region_lon[region])) - math.radians(lon)
+        a = math.sin((p2 - p1) / 2.0) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2.0) ** 2
+        return 2.0 * EARTH_RADIUS_MILES * math.asin(math.sqrt(min(a, 1.0)))
+
+    def check_destination(self, lat: float, lon: float, region: int | None, max_miles: float) -> None:
+        """Hard: a destination given by coordinates lies within ``max_miles`` of the region
+        it is routed as (``region``, or the nearest when None); otherwise
+        :class:`~router.errors.InvalidOrderError` on ``destination``.
+
+        The region carries the destination's weather and disruptions, so a point far from
+        every region (London on a US network) would be routed as if it were in the
+        nearest one. Without regions there is nothing to compare with: no check.
+        """
+        if not self.region_ids:
+            return
+        if region is None:
+            region, miles = self.nearest_region_miles(lat, lon)
+            which = "the nearest region"
+        else:
+            miles = self.region_miles(region, lat, lon)
+            which = "its region"
+        if miles > max_miles:
+            raise InvalidOrderError(
+                "destination",
+                f"({lat:g}, {lon:g}) is {miles:,.0f} mi from {which} {self.region_ids[region]!r} "
+                f"(limit {max_miles:,.0f} mi, boundary.max_region_distance_miles): the network does not serve it",
+            )
 
     def distances_miles(self, lat: float, lon: float) -> np.ndarray:
         """Miles from every node to a point."""

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["RouterOptions", "ScoreWeights", "StrategyParams"]
+from router.errors import ScenarioError, pydantic_field_error
+
+__all__ = ["BoundaryParams", "RouterOptions", "ScoreWeights", "StrategyParams"]
 
 
 class ScoreWeights(NamedTuple):
@@ -68,9 +70,25 @@ class StrategyParams(BaseModel):
 
     @classmethod
     def from_toml(cls, path: str | Path) -> StrategyParams:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-        return cls.model_validate(data.get("params", data))
+        """Read params from a TOML file (its ``[params]`` table, or the whole file).
+
+        Raises :class:`~router.errors.ScenarioError` naming the file and the field.
+        """
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.loads(fh.read().decode("utf-8"))
+        except OSError as exc:
+            raise ScenarioError("<file>", f"cannot read the params: {exc.strerror or exc}", source=str(path)) from None
+        except UnicodeDecodeError as exc:
+            raise ScenarioError(
+                "<file>", f"cannot read the params: not UTF-8 text (byte {exc.start}: {exc.reason})", source=str(path)
+            ) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ScenarioError("<file>", f"not valid TOML: {exc}", source=str(path)) from None
+        try:
+            return cls.model_validate(data.get("params", data))
+        except ValidationError as exc:
+            raise pydantic_field_error(exc, ScenarioError, source=str(path)) from None
 
     def score_weights(self, tier_multiplier: float = 1.0) -> ScoreWeights:
         """The score weights for a customer whose tier multiplies lateness by ``tier_multiplier``."""
@@ -109,4 +127,40 @@ class RouterOptions(BaseModel):
     )
     dest_cache_size: int = Field(
         default=4096, ge=1, description="destinations whose node distances and lane geometry are kept"
+    )
+
+
+class BoundaryParams(BaseModel):
+    """Limits on what an order from outside may say before the router will route it.
+
+    An order that breaks one gets an :class:`~router.errors.InvalidOrderError` naming
+    the field, the value and the limit; nothing is reserved or recorded. These are
+    not strategy knobs (they do not change which plan wins, only whether the order
+    is routed at all), so they live in the scenario's ``boundary`` section and not
+    in the ``params_hash`` of decision records.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_clock_skew_minutes: float = Field(
+        default=5.0,
+        ge=0.0,
+        description="created_at may lie this far in the future of the router's clock (clocks of two services disagree)",
+    )
+    # A week: longer than the longest tier promise of the shipped scenarios (120 h), so
+    # an order still inside its promise (a backlog, a re-route) is never refused; far
+    # shorter than what a copied example, a replayed file or a mis-set clock produces
+    # (weeks to decades), which would otherwise be routed as hundreds of hours late.
+    max_order_age_hours: float = Field(
+        default=168.0, gt=0.0, description="created_at may lie this far in the past of the router's clock"
+    )
+    # 600 mi: the farthest a place of the contiguous US lies from the national scenario's
+    # 120 metro centroids is 574 mi (north-east Montana); London is 3,271 mi from the
+    # nearest, Honolulu 2,395 mi. A tighter default would refuse real addresses (2.7 % of
+    # US towns above 15,000 people are over 150 mi from the nearest metro centroid);
+    # a scenario with dense regions can set its own.
+    max_region_distance_miles: float = Field(
+        default=600.0,
+        gt=0.0,
+        description="a destination given by coordinates may lie this far from the region it is routed as",
     )

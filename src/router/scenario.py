@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from router.domain import Carrier, Lane, Node, Sku, Tier
 from router.errors import ScenarioError, pydantic_field_error
-from router.params import StrategyParams
+from router.params import BoundaryParams, StrategyParams
 
 __all__ = [
     "DemandSpec",
@@ -160,6 +160,7 @@ class ScenarioFile(_Frozen):
     disruptions: tuple[Disruption, ...] = ()
     replenishment: Replenishment | None = None
     params: StrategyParams = StrategyParams()
+    boundary: BoundaryParams = BoundaryParams()
 
     @field_validator("start")
     @classmethod
@@ -184,6 +185,7 @@ class Scenario:
         self.demand = spec.demand
         self.disruptions = spec.disruptions
         self.params = spec.params
+        self.boundary = spec.boundary
         self.node_index = {n.id: i for i, n in enumerate(spec.nodes)}
         self.sku_index = {s.id: i for i, s in enumerate(spec.skus)}
         self.region_index = {r.id: i for i, r in enumerate(spec.regions)}
@@ -291,8 +293,19 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> object:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ScenarioError("<file>", "no such scenario file", source=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            "<file>", f"cannot read the scenario: not UTF-8 text (byte {exc.start}: {exc.reason})", source=str(path)
+        ) from None
+    except OSError as exc:
+        raise ScenarioError("<file>", f"cannot read the scenario: {exc.strerror or exc}", source=str(path)) from None
     try:
         data = yaml.safe_load(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (binary data)
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise ScenarioError(
+            f"character {exc.position}", f"not valid YAML: {exc.reason} (#x{code:04x})", source=str(path)
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<file>"

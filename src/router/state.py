@@ -139,9 +139,14 @@ _EVENT_ADAPTER: TypeAdapter = TypeAdapter(Event)
 
 
 def parse_event(data: object) -> Event:
-    """Validate a mapping as one of the event types; errors name the field."""
+    """Validate a mapping from outside as one of the event types; errors name the field.
+
+    Strict about types, as orders are: ``"qty": "2"``, ``2.0`` or ``true`` for a count
+    and ``"closed": "no"`` are refused, not coerced (an int is a valid float). Events
+    built in Python from the classes themselves are not affected.
+    """
     try:
-        return _EVENT_ADAPTER.validate_python(data)
+        return _EVENT_ADAPTER.validate_python(data, strict=True)
     except ValidationError as exc:
         raise pydantic_field_error(exc, InvalidEventError) from None
 

@@ -39,7 +39,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from router.context import ContextBuilder, OrderContext, context_from_json
-from router.domain import Order, Plan
+from router.domain import Order, Plan, check_created_at
 from router.engine.decide import Ranked, decide
 from router.engine.records import RecordBuilder, plan_from_dict
 from router.errors import (
@@ -251,7 +251,13 @@ class Router:
             raise UnknownStrategyError(name, self.strategies.names())
 
     def validate(self, order: Order | dict) -> Order:
-        """The order checked against the scenario; :class:`InvalidOrderError` names the field and the rule."""
+        """The order as a validated Order, or InvalidOrderError naming the field and the rule.
+
+        Beyond the model's own checks: SKU, tier, service level and region must exist in
+        the scenario, and the scenario's ``boundary`` limits hold: coordinates near the
+        region they are routed as, ``created_at`` neither ahead of the router's clock nor
+        too old for it (see docs/decision-records.md, "Orders that get no record").
+        """
         if not isinstance(order, Order):
             try:
                 order = Order.model_validate(order)
@@ -275,6 +281,12 @@ class Router:
         dest = order.destination
         if dest.region is not None and dest.region not in self.scenario.region_index:
             raise InvalidOrderError("destination.region", f"unknown region {dest.region!r}")
+        boundary = self.scenario.boundary
+        if dest.lat is not None and dest.lon is not None:
+            region = self.scenario.region_index[dest.region] if dest.region else None
+            self.network.check_destination(dest.lat, dest.lon, region, boundary.max_region_distance_miles)
+        # against the router's clock (injected in simulations and replays), not the wall clock
+        check_created_at(order, self.clock(), boundary)
         return order
 
     # --------------------------------------------------------------- routing
