@@ -41,10 +41,21 @@ from router.rationale import build_rationale, factors_at, factors_for, round6, r
 from router.scenario import Scenario, load_scenario
 from router.scoring import Scores
 from router.solver.choose import scored_candidates
+from router.solver.validate import Violation, check_plan, validate_plan
 from router.state import LiveState, StateView
 from router.strategies import fallback_chain, get_strategy
 
-__all__ = ["DEFAULT_LEDGER_URL", "Decision", "ReplayResult", "Router", "decide", "open_ledger_url", "register_ledger_opener"]
+__all__ = [
+    "DEFAULT_LEDGER_URL",
+    "Decision",
+    "DecisionInputs",
+    "ReplayResult",
+    "Router",
+    "decide",
+    "decision_inputs",
+    "open_ledger_url",
+    "register_ledger_opener",
+]
 
 RECORD_SCHEMA = "decision.v1"
 RISK_MODEL_VERSION = "analytic-normal-v1"
@@ -175,6 +186,34 @@ def _ctx_from_json(d: dict) -> OrderContext:
     )
 
 
+@dataclass(frozen=True, eq=False)
+class DecisionInputs:
+    """What a recorded decision read, rebuilt from its record: enough to replay or check it."""
+
+    view: StateView
+    context: OrderContext
+    params: StrategyParams
+    seed: int
+
+
+def decision_inputs(record: dict) -> DecisionInputs:
+    """The stored view, order context, params and seed of a full decision record.
+
+    Raises
+    ------
+    RouterError
+        The record has no stored inputs (a lean record of ``route(explain=False)``).
+    """
+    if "inputs" not in record:
+        raise RouterError(f"decision {record.get('decision_id')!r} stores no inputs (schema {record.get('schema')!r})")
+    return DecisionInputs(
+        view=StateView.from_json(record["inputs"]["view"]),
+        context=_ctx_from_json(record["inputs"]["context"]),
+        params=StrategyParams.model_validate(record["strategy"]["params"]),
+        seed=int(record["seed"]),
+    )
+
+
 _LEDGER_OPENERS: list[Callable[[str], object]] = []
 
 
@@ -212,6 +251,13 @@ class Router:
         Seed of every solver call; recorded in each decision.
     clock : callable returning an aware datetime, optional
         Injected for tests, replays and simulations; defaults to ``datetime.now(UTC)``.
+    check_plans : bool
+        Debug mode: check every chosen plan with the independent validator
+        (:mod:`router.solver.validate`) before anything is reserved, and raise
+        :class:`~router.errors.InvalidPlanError` listing what it breaks. A wrong plan is
+        a bug in the router, not a cause to fall back, so this mode breaks the
+        "route() never raises on a valid order" promise on purpose; it is for tests,
+        development and canaries. Off (the default), routing does not touch the validator.
     """
 
     DEST_CACHE_SIZE = 4096  # destinations whose node distances are kept
@@ -225,6 +271,7 @@ class Router:
         strategy: str = "optimizer",
         seed: int = 0,
         clock: Callable[[], datetime] | None = None,
+        check_plans: bool = False,
     ) -> None:
         get_strategy(strategy)
         self.scenario = scenario
@@ -234,6 +281,7 @@ class Router:
         self.strategy = strategy
         self.seed = seed
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.check_plans = check_plans
         self._skus = self.network.sku_ids
         self._tier_rank = {}
         for name, tier in scenario.tiers.items():
@@ -269,6 +317,7 @@ class Router:
         strategy: str = "optimizer",
         seed: int | None = None,
         clock: Callable[[], datetime] | None = None,
+        check_plans: bool = False,
     ) -> Router:
         """Load a scenario file; by default decisions go to ``router-ledger.sqlite`` here."""
         scenario = load_scenario(path)
@@ -279,6 +328,7 @@ class Router:
             strategy=strategy,
             seed=scenario.seed if seed is None else seed,
             clock=clock,
+            check_plans=check_plans,
         )
 
     def close(self) -> None:
@@ -310,6 +360,17 @@ class Router:
         if dest.region is not None and dest.region not in self.scenario.region_index:
             raise InvalidOrderError("destination.region", f"unknown region {dest.region!r}")
         return order
+
+    def _destination_point(self, dest) -> tuple[float, float]:
+        """(lat, lon) of a destination (an order's, or its JSON): its coordinates, else its region's centroid."""
+        if isinstance(dest, dict):
+            lat, lon, region = dest.get("lat"), dest.get("lon"), dest.get("region")
+        else:
+            lat, lon, region = dest.lat, dest.lon, dest.region
+        if lat is not None and lon is not None:
+            return float(lat), float(lon)
+        r = self.scenario.region_index[region]
+        return float(self.network.region_lat[r]), float(self.network.region_lon[r])
 
     def _context(self, order: Order, now: datetime) -> OrderContext:
         net = self.network
@@ -393,6 +454,18 @@ class Router:
         ctx = self._context(order, now)
         view = self.state.view(ctx.sku_idx)
         out = decide(self.network, view, ctx, self.params, self._skus, strategy, seed=self.seed, explain=explain)
+        if self.check_plans and len(out.ranking):
+            # before the reservation, so a plan that fails the check changes nothing
+            check_plan(
+                self.network,
+                view,
+                ctx,
+                self.params,
+                self._plan_dict(out, ctx, int(out.ranking[0])),
+                skus=self._skus,
+                destination=self._destination_point(order.destination),
+                subject=f"order {order.order_id!r}: the plan chosen by {out.strategy}",
+            )
         alloc = self._reserve(out, ctx)
         if alloc is None:  # pragma: no cover - the view was taken under the same lock
             raise RouterError("reservation failed under the lock")
@@ -667,6 +740,33 @@ class Router:
         if self.ledger is None:
             raise RouterError("this router keeps no ledger (ledger=None): nothing to look up")
         return self.ledger
+
+    def validate_record(self, record: dict) -> list[Violation]:
+        """Check a full decision record's chosen plan with the independent validator.
+
+        The plan is checked against the record's own stored view, context and params
+        (and the order's destination), on this router's network; see
+        :func:`router.solver.validate.validate_plan`. An unfulfillable decision has no
+        plan and nothing to break: the list is empty.
+
+        Raises
+        ------
+        RouterError
+            The record stores no inputs (a lean record).
+        """
+        if record.get("chosen") is None:
+            return []
+        inputs = decision_inputs(record)
+        return validate_plan(
+            self.network,
+            inputs.view,
+            inputs.context,
+            inputs.params,
+            record["chosen"],
+            skus=self._skus,
+            destination=self._destination_point(record["order"]["destination"]),
+            check_risk=record.get("risk_model", {}).get("version") == RISK_MODEL_VERSION,
+        )
 
     def explain(self, decision_id: str) -> dict:
         """The stored rationale of a decision (sentence, factors, runners-up, exclusions)."""
