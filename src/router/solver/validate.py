@@ -381,6 +381,9 @@ class _Leg:
     o: int | None = None
     units_k: list[int] | None = None  # units per order line; None when a line is not in the order
     price: LegPrice | None = None
+    # the shipping charge the score is recomputed with: the price one tier up when the
+    # plan states that one for a weight on a tier bound (both are accepted)
+    shipping_usd: float | None = None
 
 
 _LEG_NUMBERS = ("distance_miles", "shipping_cost_usd", "handling_cost_usd", "eta_hours", "late_risk")
@@ -509,7 +512,8 @@ def _stock(legs: list[_Leg], net: Network, view: StateView, ctx: OrderContext, p
         for k in range(len(ctx.qty)):
             units = sum(leg.units_k[k] for leg in at)  # type: ignore[index]
             have = int(view.avail[n, k])
-            if units > have - safety:
+            # only what is shipped counts: a node short of a line it does not ship is fine
+            if units > 0 and units > have - safety:
                 where: int | str = at[0].j if len(at) == 1 else "plan"
                 sku = skus[int(ctx.sku_idx[k])]
                 extra = f" ({have} available - safety stock {safety})" if safety else ""
@@ -632,9 +636,12 @@ def _prices(
                 )
             )
         ship = got["shipping_cost_usd"]
-        if ship is not None and not (
-            _close(ship, p.shipping_usd) or (p.shipping_alt_usd is not None and _close(ship, p.shipping_alt_usd))
-        ):
+        leg.shipping_usd = p.shipping_usd
+        # a weight on a tier bound may be billed either side of it (see TIER_TOL_LB)
+        alt = p.shipping_alt_usd
+        if ship is not None and alt is not None and not _close(ship, p.shipping_usd) and _close(ship, alt):
+            leg.shipping_usd = alt
+        if ship is not None and not _close(ship, leg.shipping_usd):
             out.append(
                 Violation(
                     "shipping",
@@ -729,7 +736,7 @@ def _score(
     if stated is None or not legs or not check_risk or any(leg.price is None for leg in legs):
         return []
     prices = [leg.price for leg in legs]
-    cost = sum(p.shipping_usd + p.handling_usd for p in prices)  # type: ignore[union-attr]
+    cost = sum(leg.shipping_usd + leg.price.handling_usd for leg in legs)  # type: ignore[operator,union-attr]
     eta = max(p.eta_hours for p in prices)  # type: ignore[union-attr]
     stay = 1.0
     for p in prices:
