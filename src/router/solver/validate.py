@@ -69,6 +69,7 @@ __all__ = [
     "check_plan",
     "great_circle_miles",
     "price_leg",
+    "restate_plan",
     "validate_plan",
 ]
 
@@ -464,10 +465,12 @@ def _coverage(legs: list[_Leg], ctx: OrderContext, skus: Sequence[str]) -> list[
                 out.append(Violation("coverage", leg.j, f"{leg.node_id} lists {sku} twice in one leg"))
             seen.add(sku)
             if isinstance(q, bool) or not isinstance(q, int) or q <= 0:
-                out.append(Violation("coverage", leg.j, f"{leg.node_id} ships {q!r} units of {sku}: need a whole number > 0"))
+                why = f"{leg.node_id} ships {q!r} units of {sku}: need a whole number > 0"
+                out.append(Violation("coverage", leg.j, why))
                 continue
             if sku not in line_of:
-                out.append(Violation("coverage", leg.j, f"{leg.node_id} ships {q} of {sku}, which the order does not have"))
+                why = f"{leg.node_id} ships {q} of {sku}, which the order does not have"
+                out.append(Violation("coverage", leg.j, why))
                 units_k = None
                 continue
             shipped[line_of[sku]] += q
@@ -500,7 +503,9 @@ def _nodes(legs: list[_Leg], net: Network, view: StateView, params: StrategyPara
     return out
 
 
-def _stock(legs: list[_Leg], net: Network, view: StateView, ctx: OrderContext, params: StrategyParams, skus) -> list[Violation]:
+def _stock(
+    legs: list[_Leg], net: Network, view: StateView, ctx: OrderContext, params: StrategyParams, skus: Sequence[str]
+) -> list[Violation]:
     """Hard: per node and SKU, the units all legs ship <= view avail - safety stock."""
     out = []
     by_node: dict[int, list[_Leg]] = {}
@@ -517,11 +522,9 @@ def _stock(legs: list[_Leg], net: Network, view: StateView, ctx: OrderContext, p
                 where: int | str = at[0].j if len(at) == 1 else "plan"
                 sku = skus[int(ctx.sku_idx[k])]
                 extra = f" ({have} available - safety stock {safety})" if safety else ""
-                out.append(
-                    Violation(
-                        "stock", where, f"{net.node_ids[n]} ships {units} of {sku}, may ship {max(have - safety, 0)}{extra}"
-                    )
-                )
+                may = max(have - safety, 0)
+                why = f"{net.node_ids[n]} ships {units} of {sku}, may ship {may}{extra}"
+                out.append(Violation("stock", where, why))
     return out
 
 
@@ -630,11 +633,8 @@ def _prices(
         p = leg.price = _price(net, view, ctx, leg.n, leg.o, leg.units_k, _leg_miles(net, ctx, leg.n, destination))
         got = leg.numbers
         if got["distance_miles"] is not None and not _close(got["distance_miles"], p.distance_miles, DISTANCE_ABS_TOL):
-            out.append(
-                Violation(
-                    "distance", leg.j, f"{leg.node_id}: distance {got['distance_miles']:.3f} mi, recomputed {p.distance_miles:.3f} mi"
-                )
-            )
+            why = f"{leg.node_id}: distance {got['distance_miles']:.3f} mi, recomputed {p.distance_miles:.3f} mi"
+            out.append(Violation("distance", leg.j, why))
         ship = got["shipping_cost_usd"]
         leg.shipping_usd = p.shipping_usd
         # a weight on a tier bound may be billed either side of it (see TIER_TOL_LB)
@@ -647,8 +647,8 @@ def _prices(
                     "shipping",
                     leg.j,
                     f"{leg.node_id} -> {leg.carrier_id} {leg.service}: shipping ${ship:.6f}, rate card gives "
-                    f"${p.shipping_usd:.6f} ({p.units} units, {p.distance_miles:.3f} mi, billable {p.billable_lb:.6g} lb, "
-                    f"tier rate ${p.tier_rate_usd:.2f})",
+                    f"${p.shipping_usd:.6f} ({p.units} units, {p.distance_miles:.3f} mi, "
+                    f"billable {p.billable_lb:.6g} lb, tier rate ${p.tier_rate_usd:.2f})",
                 )
             )
         hand = got["handling_cost_usd"]
@@ -677,8 +677,9 @@ def _prices(
                 Violation(
                     "late_risk",
                     leg.j,
-                    f"{leg.node_id} -> {leg.carrier_id} {leg.service}: late risk {risk:.6f}, recomputed {p.late_risk:.6f} "
-                    f"(ETA {p.eta_hours:.4f} h, sd {p.sigma_hours:.4f} h, promise {float(ctx.promise_hours):.4f} h)",
+                    f"{leg.node_id} -> {leg.carrier_id} {leg.service}: late risk {risk:.6f}, "
+                    f"recomputed {p.late_risk:.6f} (ETA {p.eta_hours:.4f} h, sd {p.sigma_hours:.4f} h, "
+                    f"promise {float(ctx.promise_hours):.4f} h)",
                 )
             )
     return out
@@ -695,62 +696,61 @@ def _aggregates(legs: list[_Leg], numbers: dict[str, Any], ctx: OrderContext, n_
     kind = numbers.get("kind")
     want_kind = "single" if n_raw_legs == 1 else "split"
     if n_raw_legs and kind != want_kind:
-        out.append(Violation("aggregate", "plan", f"kind is {kind!r} but the plan has {n_raw_legs} legs: {want_kind!r}"))
+        why = f"kind is {kind!r} but the plan has {n_raw_legs} legs: {want_kind!r}"
+        out.append(Violation("aggregate", "plan", why))
     promise = numbers.get("promise_hours")
     if promise is not None and not _close(promise, float(ctx.promise_hours)):
-        out.append(
-            Violation("aggregate", "plan", f"promise_hours {promise:.6f}, the context promises {float(ctx.promise_hours):.6f}")
-        )
+        why = f"promise_hours {promise:.6f}, the context promises {float(ctx.promise_hours):.6f}"
+        out.append(Violation("aggregate", "plan", why))
     if not legs or len(legs) != n_raw_legs or any(v is None for leg in legs for v in leg.numbers.values()):
         return out  # malformed legs are reported by format; totals over them mean nothing
     tol = ABS_TOL * (1 + 2 * len(legs))
-    cost = sum(leg.numbers["shipping_cost_usd"] + leg.numbers["handling_cost_usd"] for leg in legs)  # type: ignore[operator]
+    stated = [leg.numbers for leg in legs]
+    cost = sum(x["shipping_cost_usd"] + x["handling_cost_usd"] for x in stated)  # type: ignore[operator]
     if numbers.get("cost_usd") is not None and not _close(numbers["cost_usd"], cost, tol):
         out.append(Violation("aggregate", "plan", f"cost_usd ${numbers['cost_usd']:.6f}, its legs sum to ${cost:.6f}"))
     eta = max(leg.numbers["eta_hours"] for leg in legs)  # type: ignore[type-var]
     if numbers.get("eta_hours") is not None and not _close(numbers["eta_hours"], eta, tol):
-        out.append(Violation("aggregate", "plan", f"eta_hours {numbers['eta_hours']:.6f}, its latest leg arrives at {eta:.6f}"))
+        why = f"eta_hours {numbers['eta_hours']:.6f}, its latest leg arrives at {eta:.6f}"
+        out.append(Violation("aggregate", "plan", why))
     stay = 1.0
     for leg in legs:
         stay *= 1.0 - leg.numbers["late_risk"]  # type: ignore[operator]
     risk = 1.0 - stay
     if numbers.get("late_risk") is not None and not _close(numbers["late_risk"], risk, tol):
-        out.append(
-            Violation("aggregate", "plan", f"late_risk {numbers['late_risk']:.6f}, 1 - prod(1 - leg risk) is {risk:.6f}")
-        )
+        why = f"late_risk {numbers['late_risk']:.6f}, 1 - prod(1 - leg risk) is {risk:.6f}"
+        out.append(Violation("aggregate", "plan", why))
     return out
 
 
-def _score(
-    legs: list[_Leg], numbers: dict[str, Any], view: StateView, ctx: OrderContext, params: StrategyParams, check_risk: bool
-) -> list[Violation]:
-    """Exact: the score is the params-weighted sum of the plan's terms, from recomputed legs.
+def _score_terms(
+    legs: Sequence[tuple[int, Sequence[int], LegPrice, float]],
+    view: StateView,
+    ctx: OrderContext,
+    params: StrategyParams,
+) -> dict[str, float]:
+    """Contribution of every score term for legs given as (node, units per line, price, shipping).
 
     cost_weight x cost + eta_hour_usd x ETA + late_hour_usd x tier x hours past the promise
-    + late_risk_usd x tier x risk + load_usd x sum over nodes used of (queue / a day's
-    throughput)^2 + split_penalty_usd x (shipments - 1) + stock_value_weight x units x
-    shadow price. Skipped when a leg could not be priced or the risk model is not the
-    analytic one (then the risk term is not ours to recompute).
+    + late_risk_usd x tier x P(some leg is late) + load_usd x sum over the nodes used of
+    (queue / a day's throughput)^2 + split_penalty_usd x (shipments - 1)
+    + stock_value_weight x units x shadow price (router.scoring's terms, as documented).
     """
-    stated = numbers.get("score")
-    if stated is None or not legs or not check_risk or any(leg.price is None for leg in legs):
-        return []
-    prices = [leg.price for leg in legs]
-    cost = sum(leg.shipping_usd + leg.price.handling_usd for leg in legs)  # type: ignore[operator,union-attr]
-    eta = max(p.eta_hours for p in prices)  # type: ignore[union-attr]
+    cost = sum(ship + p.handling_usd for _, _, p, ship in legs)
+    eta = max(p.eta_hours for _, _, p, _ in legs)
     stay = 1.0
-    for p in prices:
-        stay *= 1.0 - p.late_risk  # type: ignore[union-attr]
+    for _, _, p, _ in legs:
+        stay *= 1.0 - p.late_risk  # legs miss independently
     load = 0.0
-    for n in dict.fromkeys(leg.n for leg in legs):
+    for n in dict.fromkeys(n for n, _, _, _ in legs):
         ratio = float(view.queue_orders[n]) / (float(view.throughput_per_hour[n]) * HOURS_PER_DAY)
         load += ratio * ratio
     stock_value = 0.0
     if view.stock_price is not None:
-        for leg in legs:
-            stock_value += sum(u * float(view.stock_price[leg.n, k]) for k, u in enumerate(leg.units_k))  # type: ignore[arg-type]
+        for n, units_k, _, _ in legs:
+            stock_value += sum(u * float(view.stock_price[n, k]) for k, u in enumerate(units_k))
     tier = float(ctx.tier_multiplier)
-    terms = {
+    return {
         "cost": params.cost_weight * cost,
         "eta": params.eta_hour_usd * eta,
         "lateness": params.late_hour_usd * tier * max(eta - float(ctx.promise_hours), 0.0),
@@ -759,6 +759,30 @@ def _score(
         "split": params.split_penalty_usd * (len(legs) - 1),
         "stock_value": params.stock_value_weight * stock_value,
     }
+
+
+def _score(
+    legs: list[_Leg],
+    numbers: dict[str, Any],
+    view: StateView,
+    ctx: OrderContext,
+    params: StrategyParams,
+    check_risk: bool,
+) -> list[Violation]:
+    """Exact: the score is the params-weighted sum of the plan's terms, from recomputed legs.
+
+    Skipped when a leg could not be priced, or when the risk model is not the analytic
+    one (then the risk term is not ours to recompute).
+    """
+    stated = numbers.get("score")
+    if stated is None or not legs or not check_risk or any(leg.price is None for leg in legs):
+        return []
+    terms = _score_terms(
+        [(leg.n, leg.units_k, leg.price, leg.shipping_usd) for leg in legs],  # type: ignore[misc]
+        view,
+        ctx,
+        params,
+    )
     total = sum(terms.values())
     if _close(stated, total, ABS_TOL * len(terms)):
         return []
@@ -854,3 +878,87 @@ def check_plan(
     found = validate_plan(net, view, ctx, params, plan, skus=skus, destination=destination, check_risk=check_risk)
     if found:
         raise InvalidPlanError(found, subject=subject)
+
+
+def restate_plan(
+    net: Network,
+    view: StateView,
+    ctx: OrderContext,
+    params: StrategyParams,
+    plan: Mapping[str, Any] | Any,
+    *,
+    skus: Sequence[str] | None = None,
+    destination: tuple[float, float] | None = None,
+) -> dict[str, Any]:
+    """``plan`` with every number it states recomputed from the definitions.
+
+    The structure is kept as given (legs, their nodes, carrier services and lines); each
+    leg's distance (3 decimals), shipping, handling, ETA and late risk, and the plan's
+    cost, ETA, promise, late risk, score (6 decimals) and kind are written afresh, as a
+    decision record rounds them. A plan built or edited by hand (a test corrupting one
+    rule, a reviewer's override) then breaks only the rules its structure breaks.
+
+    Parameters
+    ----------
+    net, view, ctx, params, plan, skus, destination
+        As for :func:`validate_plan`.
+
+    Returns
+    -------
+    dict
+        The plan as JSON.
+
+    Raises
+    ------
+    ValueError
+        A leg names an unknown node or carrier service, or a SKU that is not a line of
+        the order: such a leg has no price.
+    """
+    if hasattr(plan, "model_dump"):
+        plan = plan.model_dump(mode="json")
+    skus = tuple(skus) if skus is not None else net.sku_ids
+    line_of = {skus[int(s)]: k for k, s in enumerate(ctx.sku_idx.tolist())}
+    legs_out, priced = [], []
+    for leg in plan["legs"]:
+        units_k = [0] * len(line_of)
+        for line in leg["lines"]:
+            if line["sku"] not in line_of:
+                raise ValueError(f"{line['sku']!r} is not a line of the order")
+            units_k[line_of[line["sku"]]] += int(line["qty"])
+        p = price_leg(
+            net,
+            view,
+            ctx,
+            leg["node_id"],
+            leg["carrier_id"],
+            leg["service"],
+            {sku: units_k[k] for sku, k in line_of.items() if units_k[k]},
+            skus=skus,
+            destination=destination,
+        )
+        priced.append((net.node_ids.index(leg["node_id"]), units_k, p, p.shipping_usd))
+        legs_out.append(
+            {
+                **leg,
+                "lines": [dict(line) for line in leg["lines"]],
+                "distance_miles": round(p.distance_miles, 3),
+                "shipping_cost_usd": round(p.shipping_usd, 6),
+                "handling_cost_usd": round(p.handling_usd, 6),
+                "eta_hours": round(p.eta_hours, 6),
+                "late_risk": round(p.late_risk, 6),
+            }
+        )
+    terms = _score_terms(priced, view, ctx, params) if priced else {}
+    stay = 1.0
+    for _, _, p, _ in priced:
+        stay *= 1.0 - p.late_risk
+    return {
+        **plan,
+        "legs": legs_out,
+        "cost_usd": round(sum(ship + p.handling_usd for _, _, p, ship in priced), 6),
+        "eta_hours": round(max((p.eta_hours for _, _, p, _ in priced), default=0.0), 6),
+        "promise_hours": round(float(ctx.promise_hours), 6),
+        "late_risk": round(1.0 - stay, 6),
+        "score": round(sum(terms.values()), 6),
+        "kind": "single" if len(legs_out) == 1 else "split",
+    }
