@@ -102,10 +102,11 @@ ABS_TOL = 1e-6
 DISTANCE_ABS_TOL = 6e-4
 # A volume may exceed a lane's limit by float noise only (the generator's allowance).
 VOLUME_TOL_CUFT = 1e-9
-#: A billable weight at most this far above a tier bound is on the bound: summing
-#: 1.2 + 0.8 + 1.5 + 6.5 lb lands a hair above 10.0, and the carrier bills 10 lb. The
-#: rate of the next tier up is accepted too, since which side of the bound float noise
-#: falls on is not a pricing error (the split solver uses the same allowance).
+#: A billable weight at most this far above a tier bound is on the bound: 0.1 + 0.2 lb
+#: sums to 0.30000000000000004 in floats, and the carrier bills 0.3 lb. The rate of the
+#: next tier up is accepted too, since which side of the bound float noise falls on is
+#: not a pricing error (the split solver bills the bound's tier, the candidate generator
+#: the next one).
 TIER_TOL_LB = 1e-6
 
 # Constants of the analytic late-risk model (risk model version analytic-normal-v1):
@@ -127,7 +128,7 @@ class Violation:
     where : int or str
         Index of the leg that breaks it, or ``"plan"`` for the plan as a whole.
     detail : str
-        One sentence naming the numbers, e.g. ``"WH-A ships 6 of SKU-1, 5 available"``.
+        One sentence naming the numbers, e.g. ``"WH-A ships 6 of SKU-1, may ship 5"``.
     """
 
     rule: str
