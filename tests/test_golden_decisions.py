@@ -33,12 +33,17 @@ def golden():
 
 @pytest.fixture(scope="module")
 def engine_parts(golden):
-    from router.engine import decision_inputs, Router
+    from router.engine import Router, decision_inputs
     from router.params import StrategyParams
 
     router = Router(load_scenario(SCENARIOS / "national.yaml"), ledger=None)
     params = StrategyParams.model_validate(golden["params"])
-    return router, params, decision_inputs
+
+    def inputs(view_json, context_json):
+        i = decision_inputs({"inputs": {"view": view_json, "context": context_json}, "strategy": {"params": golden["params"]}, "seed": 0})
+        return i.view, i.context
+
+    return router, params, inputs
 
 
 def _chosen(router, out):

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "InvalidEventError",
     "InvalidOrderError",
+    "InvalidPlanError",
     "LedgerError",
     "NetworkMismatchError",
     "ReplayError",
@@ -67,6 +68,21 @@ class UnknownStrategyError(RouterError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message otherwise
         return self.args[0]
+
+
+class InvalidPlanError(RouterError):
+    """A plan breaks a rule of the independent plan validator (``router.solver.validate``).
+
+    ``violations`` holds every broken rule (objects with ``rule``, ``where`` and
+    ``detail``); the message lists them all, one per line, so a failing check
+    shows the whole picture, not just the first problem.
+    """
+
+    def __init__(self, violations, *, subject: str = "plan") -> None:
+        self.violations = tuple(violations)
+        lines = "\n".join(f"  - {v}" for v in self.violations)
+        n = len(self.violations)
+        super().__init__(f"{subject} breaks {n} rule{'s' if n != 1 else ''} of a valid plan:\n{lines}")
 
 
 class LedgerError(RouterError):

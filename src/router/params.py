@@ -128,6 +128,14 @@ class RouterOptions(BaseModel):
     dest_cache_size: int = Field(
         default=4096, ge=1, description="destinations whose node distances and lane geometry are kept"
     )
+    # A wrong plan is a bug in the router, not a cause to fall back, so this mode breaks
+    # the "route() never raises on a valid order" promise on purpose: tests, development
+    # and canaries. Off, routing never touches the validator.
+    check_plans: bool = Field(
+        default=False,
+        description="debug mode: check every chosen plan with the independent validator before reserving; "
+        "InvalidPlanError lists what it breaks",
+    )
 
 
 class BoundaryParams(BaseModel):

@@ -146,7 +146,11 @@ def load_term(cs: CandidateSet, view: StateView, ctx: OrderContext, p: StrategyP
     else:
         n = np.where(cs.active, cs.leg_node, 0)
         ratio = view.queue_orders[n] / (view.throughput_per_hour[n] * 24.0)
-        values = np.where(cs.active, ratio * ratio, 0.0).sum(axis=1)
+        # once per node used: the split solver may ship from one node with two carriers
+        first = cs.active.copy()
+        for j in range(1, n.shape[1]):
+            first[:, j] &= ~(cs.leg_node[:, :j] == cs.leg_node[:, j : j + 1]).any(axis=1)
+        values = np.where(first, ratio * ratio, 0.0).sum(axis=1)
     return Term(
         "load",
         "load_ratio^2",

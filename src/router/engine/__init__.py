@@ -10,7 +10,7 @@
 from router.engine.decide import LAST_RESORT, Ranked, decide
 from router.engine.records import RECORD_SCHEMA, RISK_MODEL_VERSION, RecordBuilder
 from router.engine.replay import ReplayResult
-from router.engine.router import DEFAULT_LEDGER_URL, Decision, Router, decision_inputs
+from router.engine.router import DEFAULT_LEDGER_URL, Decision, DecisionInputs, Router, decision_inputs
 
 __all__ = [
     "DEFAULT_LEDGER_URL",
@@ -18,6 +18,7 @@ __all__ = [
     "RECORD_SCHEMA",
     "RISK_MODEL_VERSION",
     "Decision",
+    "DecisionInputs",
     "Ranked",
     "RecordBuilder",
     "ReplayResult",

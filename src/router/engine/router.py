@@ -39,11 +39,12 @@ import numpy as np
 from pydantic import ValidationError
 
 from router.context import ContextBuilder, OrderContext, context_from_json
-from router.domain import Order, Plan, check_created_at
+from router.domain import Destination, Order, Plan, check_created_at
 from router.engine.decide import Ranked, decide
-from router.engine.records import RecordBuilder, plan_from_dict
+from router.engine.records import RISK_MODEL_VERSION, RecordBuilder, plan_from_dict
 from router.errors import (
     InvalidOrderError,
+    InvalidPlanError,
     LedgerError,
     ReservationConflict,
     RouterError,
@@ -54,10 +55,11 @@ from router.ledger import DEFAULT_URL, DecisionLedger, open_ledger
 from router.network import Network, build_network
 from router.params import RouterOptions, StrategyParams
 from router.scenario import Scenario, load_scenario
+from router.solver.validate import Violation, check_plan, validate_plan
 from router.state import LiveState, StateView
 from router.strategies import StrategySet, default_strategies
 
-__all__ = ["DEFAULT_LEDGER_URL", "Decision", "Router", "decision_inputs"]
+__all__ = ["DEFAULT_LEDGER_URL", "Decision", "DecisionInputs", "Router", "decision_inputs"]
 
 #: The embedded default: a SQLite file in the working directory.
 DEFAULT_LEDGER_URL = DEFAULT_URL
@@ -104,9 +106,33 @@ class Decision:
         )
 
 
-def decision_inputs(view_json: dict, context_json: dict) -> tuple[StateView, OrderContext]:
-    """The (view, context) a record stores in ``inputs``, as the arrays :func:`decide` reads."""
-    return StateView.from_json(view_json), context_from_json(context_json)
+@dataclass(frozen=True, eq=False)
+class DecisionInputs:
+    """What a recorded decision read, rebuilt from its record: enough to replay or check it."""
+
+    view: StateView
+    context: OrderContext
+    params: StrategyParams
+    seed: int
+
+
+def decision_inputs(record: dict) -> DecisionInputs:
+    """The stored view, order context, params and seed of a full decision record.
+
+    Raises
+    ------
+    RouterError
+        The record has no stored inputs (a lean record of ``route(explain=False)``,
+        or a decision that failed before any state was read).
+    """
+    if not record.get("inputs"):
+        raise RouterError(f"decision {record.get('decision_id')!r} stores no inputs (schema {record.get('schema')!r})")
+    return DecisionInputs(
+        view=StateView.from_json(record["inputs"]["view"]),
+        context=context_from_json(record["inputs"]["context"]),
+        params=StrategyParams.model_validate(record["strategy"]["params"]),
+        seed=int(record["seed"]),
+    )
 
 
 # An allocation: (node indices, sku indices, units, lanes [(node, option)]), plain lists.
@@ -388,8 +414,22 @@ class Router:
             view = self.state.view(ctx.sku_idx)
             stage = "decide"
             out = self.decide(view, ctx, strategy, explain=explain)
+            if self.options.check_plans and len(out.ranking):
+                # before the reservation, so a plan that fails the check changes nothing
+                check_plan(
+                    self.network,
+                    view,
+                    ctx,
+                    self.params,
+                    self.records.plan_dict(out, ctx, int(out.ranking[0])),
+                    skus=self._skus,
+                    destination=self.contexts.resolve(order.destination)[:2],
+                    subject=f"order {order.order_id!r}: the plan chosen by {out.strategy}",
+                )
             stage = "reserve"
             alloc = self._reserve(out, ctx)
+        except InvalidPlanError:
+            raise  # debug mode: a wrong plan is a bug to see, not a cause to fall back
         except Exception as exc:  # noqa: BLE001 - every failure after validation is recorded, never raised
             record = self.records.failed(order, now, strategy, stage, exc, t0)
             record["state"] = {"reserve_retries": retries}
@@ -499,6 +539,34 @@ class Router:
         if self.ledger is None:
             raise RouterError("this router keeps no ledger (ledger=None): nothing to look up")
         return self.ledger
+
+    def validate_record(self, record: dict) -> list[Violation]:
+        """Check a full decision record's chosen plan with the independent validator.
+
+        The plan is checked against the record's own stored view, context and params
+        (and the order's destination), on this router's network; see
+        :func:`router.solver.validate.validate_plan`. An unfulfillable decision has no
+        plan and nothing to break: the list is empty.
+
+        Raises
+        ------
+        RouterError
+            The record stores no inputs (a lean record).
+        """
+        if record.get("chosen") is None:
+            return []
+        inputs = decision_inputs(record)
+        dest = Destination.model_validate(record["order"]["destination"])
+        return validate_plan(
+            self.network,
+            inputs.view,
+            inputs.context,
+            inputs.params,
+            record["chosen"],
+            skus=self._skus,
+            destination=self.contexts.resolve(dest)[:2],
+            check_risk=record.get("risk_model", {}).get("version") == RISK_MODEL_VERSION,
+        )
 
     def explain(self, decision_id: str) -> dict:
         """The stored rationale of a decision (sentence, factors, runners-up, exclusions)."""
