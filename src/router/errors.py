@@ -92,9 +92,9 @@ class LedgerError(RouterError):
 class ReservationConflict(LedgerError):
     """The ledger's stock no longer covers a reservation: another writer took the units first.
 
-    ``levels`` maps each (node_id, sku) the decision wanted to reserve to the
-    ledger's current ``(on_hand, reserved)``, so the router can refresh its cache
-    and decide again. Nothing was written.
+    ``levels`` maps (node_id, sku), for every node and every SKU the write wanted to
+    reserve, to the ledger's current ``(on_hand, reserved)``, so the router can
+    refresh its cache and decide again. Nothing was written.
     """
 
     def __init__(self, message: str, levels: dict[tuple[str, str], tuple[int, int]]) -> None:

@@ -79,7 +79,6 @@ _SQLITE_RESERVE = (
     f"UPDATE {stock.name} SET reserved = reserved + ? "
     "WHERE pool = ? AND node_id = ? AND sku = ? AND on_hand - reserved >= ?"
 )
-_SQLITE_LEVEL = f"SELECT on_hand, reserved FROM {stock.name} WHERE pool = ? AND node_id = ? AND sku = ?"
 # Stock events, each conditional on keeping reserved <= on_hand (and reserved >= 0).
 _STOCK_CHANGES = {
     "set_on_hand": f"UPDATE {stock.name} SET on_hand = :value "
@@ -798,14 +797,14 @@ def _reserve_stock(conn: Connection, what: str, pool: str, rows: list[dict[str, 
     for r in rows:
         done = conn.execute(statement, {"pool": pool, "node_id": r["node_id"], "sku": r["sku"], "qty": r["qty"]})
         if done.rowcount != 1:
-            levels = {}
-            for c in rows:
-                got = conn.execute(
-                    select(stock.c.on_hand, stock.c.reserved).where(
-                        stock.c.pool == pool, stock.c.node_id == c["node_id"], stock.c.sku == c["sku"]
-                    )
-                ).first()
-                levels[(c["node_id"], c["sku"])] = (int(got[0]), int(got[1])) if got else (0, 0)
+            # Every node's levels of the SKUs involved: the router decides again on them.
+            skus = sorted({c["sku"] for c in rows})
+            got = conn.execute(
+                select(stock.c.node_id, stock.c.sku, stock.c.on_hand, stock.c.reserved).where(
+                    stock.c.pool == pool, stock.c.sku.in_(skus)
+                )
+            ).all()
+            levels = {(g[0], g[1]): (int(g[2]), int(g[3])) for g in got}
             raise ReservationConflict(_conflict_message(what, pool, r, levels), levels)
 
 
@@ -814,10 +813,13 @@ def _sqlite_reserve_stock(cur: Any, what: str, pool: str, rows: list[dict[str, A
     for r in rows:
         cur.execute(_SQLITE_RESERVE, (r["qty"], pool, r["node_id"], r["sku"], r["qty"]))
         if cur.rowcount != 1:
-            levels = {}
-            for c in rows:
-                got = cur.execute(_SQLITE_LEVEL, (pool, c["node_id"], c["sku"])).fetchone()
-                levels[(c["node_id"], c["sku"])] = (int(got[0]), int(got[1])) if got else (0, 0)
+            skus = sorted({c["sku"] for c in rows})
+            marks = ", ".join("?" * len(skus))
+            got = cur.execute(
+                f"SELECT node_id, sku, on_hand, reserved FROM {stock.name} WHERE pool = ? AND sku IN ({marks})",
+                (pool, *skus),
+            ).fetchall()
+            levels = {(g[0], g[1]): (int(g[2]), int(g[3])) for g in got}
             raise ReservationConflict(_conflict_message(what, pool, r, levels), levels)
 
 
