@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from router.errors import LedgerError, UnknownDecisionError
 from router.ledger import DecisionLedger, SqlLedger, VerifyReport, open_ledger
+from router.ledger.codec import pack_body
 from router.ledger.chain import GENESIS_HASH, canonical_json, entry_hash
 
 from conftest import pg_schema_url  # noqa: E402
@@ -271,8 +272,8 @@ def test_verify_on_an_empty_ledger(ledger: SqlLedger) -> None:
 def test_verify_detects_an_edited_body(ledger: SqlLedger, backend: Backend) -> None:
     _three_decisions(ledger)
     seq = backend.seq_of("d2")
-    edited = canonical_json(make_record("d2", status="cancelled")).decode()
-    backend.execute("UPDATE ledger_entries SET body = :b WHERE seq = :s", b=edited, s=seq)
+    edited = pack_body(canonical_json(make_record("d2", status="cancelled")))
+    backend.execute("UPDATE ledger_entries SET body_z = :b WHERE seq = :s", b=edited, s=seq)
 
     report = ledger.verify()
 
@@ -428,7 +429,7 @@ def test_processes_appending_at_once_keep_one_chain(backend: Backend) -> None:
 
 
 def test_create_false_refuses_an_unmigrated_database(backend: Backend) -> None:
-    with pytest.raises(LedgerError, match="schema revision none, expected 0002"):
+    with pytest.raises(LedgerError, match="schema revision none, expected 0003"):
         SqlLedger(backend.url, create=False)
     with open_ledger(backend.url):
         pass
@@ -538,3 +539,41 @@ def test_ledger_code_never_updates_or_deletes_an_entry_or_a_reservation_row() ->
         if re.search(r"\bUPDATE \{", line)
     ]
     assert updates and all(u.startswith('f"UPDATE {stock.name}') or 'UPDATE {stock.name}' in u for u in updates)
+
+
+def test_a_ledger_written_before_packed_bodies_is_migrated_and_still_verifies(tmp_path: Path) -> None:
+    """Schema 0002 stored bodies as text: after the upgrade those entries read and verify as they
+    were, new ones are packed, and the chain runs across both."""
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    from router.ledger.migrate import MIGRATIONS_DIR
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0002")
+        body = canonical_json(make_record("old-1"))
+        digest = entry_hash(GENESIS_HASH, "decision", "old-1", body)
+        conn.execute(
+            sa.text(
+                "INSERT INTO ledger_entries (kind, entry_id, decision_id, created_at, body, prev_hash, hash) "
+                "VALUES ('decision', 'old-1', 'old-1', :c, :b, :p, :h)"
+            ),
+            {"c": make_record("old-1")["created_at"], "b": body.decode(), "p": GENESIS_HASH, "h": digest},
+        )
+    engine.dispose()
+    with open_ledger(url) as ledger:  # migrates to head
+        assert ledger.get_decision("old-1") == make_record("old-1")
+        ledger.append_decision(make_record("new-1"), [])
+        assert ledger.get_decision("new-1") == make_record("new-1")
+        report = ledger.verify()
+        assert report.ok and report.entries_checked == 2
+    raw = sqlite3.connect(tmp_path / "old.sqlite")
+    rows = raw.execute("SELECT entry_id, body IS NULL, length(body_z) FROM ledger_entries ORDER BY seq").fetchall()
+    raw.close()
+    assert rows[0][:2] == ("old-1", 0) and rows[1][:2] == ("new-1", 1) and rows[1][2] < len(body)

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     PrimaryKeyConstraint,
     MetaData,
     String,
@@ -36,7 +37,10 @@ entries = Table(
     Column("entry_id", Text, nullable=False),
     Column("decision_id", Text, nullable=False),
     Column("created_at", Text, nullable=False),
-    Column("body", Text, nullable=False),
+    # canonical JSON as text (schema 0001-0002), or None when body_z holds it
+    Column("body", Text, nullable=True),
+    # codec byte + deflated canonical JSON (router.ledger.codec), from schema 0003 on
+    Column("body_z", LargeBinary, nullable=True),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     CheckConstraint("kind IN ('decision', 'override', 'outcome')", name="ck_ledger_entries_kind"),

@@ -37,6 +37,7 @@ from sqlalchemy.pool import StaticPool
 from router.errors import InvalidEventError, LedgerError, ReservationConflict, UnknownDecisionError
 from router.ledger.base import DecisionLedger, Reservation, VerifyReport
 from router.ledger.chain import ENTRY_KINDS, GENESIS_HASH, canonical_json, entry_hash
+from router.ledger.codec import pack_body, unpack_body
 from router.ledger.migrate import HEAD_REVISION, current_revision, upgrade_to_head
 from router.ledger.schema import entries, reservations, stock
 
@@ -65,7 +66,7 @@ _PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 # The same statements as plain SQL for the SQLite driver fast path (see SqlLedger._sqlite_append).
 _SQLITE_HEAD = f"SELECT hash FROM {entries.name} ORDER BY seq DESC LIMIT 1"
 _SQLITE_INSERT_ENTRY = (
-    f"INSERT INTO {entries.name} (kind, entry_id, decision_id, created_at, body, prev_hash, hash) "
+    f"INSERT INTO {entries.name} (kind, entry_id, decision_id, created_at, body_z, prev_hash, hash) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _SQLITE_INSERT_RESERVATION = f"INSERT INTO {reservations.name} (decision_id, node_id, sku, qty) VALUES (?, ?, ?, ?)"
@@ -313,7 +314,7 @@ class SqlLedger(DecisionLedger):
                         digest = entry_hash(prev, entry.kind, entry.entry_id, entry.body)
                         rows.append(
                             (entry.kind, entry.entry_id, entry.decision_id, entry.created_at,
-                             entry.body.decode(), prev, digest)
+                             pack_body(entry.body), prev, digest)
                         )
                         prev = digest
                     cur.executemany(_SQLITE_INSERT_ENTRY, rows)
@@ -574,11 +575,12 @@ class SqlLedger(DecisionLedger):
         UnknownDecisionError
             If no decision ``decision_id`` is recorded.
         """
-        query = select(entries.c.body).where(
+        query = select(entries.c.body, entries.c.body_z).where(
             entries.c.entry_id == decision_id, entries.c.kind == "decision"
         )
         with self._reading() as conn:
-            body = conn.execute(query).scalar_one_or_none()
+            row = conn.execute(query).first()
+        body = None if row is None else _stored_text(row.body, row.body_z)
         if body is None:
             raise UnknownDecisionError(decision_id)
         return orjson.loads(body)
@@ -605,12 +607,12 @@ class SqlLedger(DecisionLedger):
 
     def _follow_ups(self, decision_id: str, kind: str) -> list[dict]:
         query = (
-            select(entries.c.body)
+            select(entries.c.body, entries.c.body_z)
             .where(entries.c.decision_id == decision_id, entries.c.kind == kind)
             .order_by(entries.c.seq)
         )
         with self._reading() as conn:
-            bodies = conn.execute(query).scalars().all()
+            bodies = [_stored_text(r.body, r.body_z) for r in conn.execute(query)]
             # Only an empty answer needs the second query to tell "none yet"
             # from "no such decision".
             if not bodies and conn.execute(_decision_exists(decision_id)).first() is None:
@@ -661,13 +663,13 @@ class SqlLedger(DecisionLedger):
         if limit < 0:
             raise LedgerError(f"recent_decisions: limit must be >= 0, got {limit}")
         query = (
-            select(entries.c.body)
+            select(entries.c.body, entries.c.body_z)
             .where(entries.c.kind == "decision")
             .order_by(entries.c.seq.desc())
             .limit(limit)
         )
         with self._reading() as conn:
-            return [orjson.loads(b) for b in conn.execute(query).scalars()]
+            return [orjson.loads(_stored_text(r.body, r.body_z)) for r in conn.execute(query)]
 
     def verify(self) -> VerifyReport:
         """Walk the whole chain in ``seq`` order and recompute every hash.
@@ -690,6 +692,7 @@ class SqlLedger(DecisionLedger):
             entries.c.decision_id,
             entries.c.created_at,
             entries.c.body,
+            entries.c.body_z,
             entries.c.prev_hash,
             entries.c.hash,
         ).order_by(entries.c.seq)
@@ -755,9 +758,13 @@ def _check_row(row: Any, expected_prev: str) -> str | None:
             "prev_hash is not the hash of the entry before it "
             "(an entry was deleted, inserted or reordered)"
         )
-    if entry_hash(row.prev_hash, row.kind, row.entry_id, row.body) != row.hash:
+    try:
+        text = _stored_text(row.body, row.body_z)
+    except ValueError as exc:
+        return f"stored body cannot be read ({exc}): it was edited"
+    if entry_hash(row.prev_hash, row.kind, row.entry_id, text) != row.hash:
         return "hash does not match the entry's content (its body, id or kind was edited)"
-    body = orjson.loads(row.body)
+    body = orjson.loads(text)
     id_key = ENTRY_KINDS.get(row.kind)
     if (
         id_key is None
@@ -781,7 +788,8 @@ def _insert_entries(conn: Connection, head: str, pending: list[_Entry]) -> list[
                 "entry_id": entry.entry_id,
                 "decision_id": entry.decision_id,
                 "created_at": entry.created_at,
-                "body": entry.body.decode(),
+                "body": None,
+                "body_z": pack_body(entry.body),
                 "prev_hash": prev,
                 "hash": digest,
             }
@@ -829,6 +837,18 @@ def _conflict_message(what: str, pool: str, row: dict[str, Any], levels: dict) -
         f"{what} not recorded: {row['qty']} of {row['sku']} at {row['node_id']} no longer available in "
         f"stock pool {pool!r} (on hand {on_hand}, reserved {reserved}): another writer reserved it first"
     )
+
+
+def _stored_text(body: str | None, body_z: bytes | None) -> bytes:
+    """The canonical JSON of an entry: packed in ``body_z`` (schema 0003 on), or plain text in ``body``.
+
+    Raises ValueError when the packed form does not unpack (it was altered).
+    """
+    if body_z is not None:
+        return unpack_body(bytes(body_z))
+    if body is None:
+        raise ValueError("the entry has no body")
+    return body.encode()
 
 
 def _decision_exists(decision_id: str) -> Any:
