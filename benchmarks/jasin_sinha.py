@@ -86,7 +86,6 @@ from router.solver.lp import (
     OrderList,
     fulfilment_lp,
     fulfilment_prices,
-    hindsight_bound,
     lagrangian_bound,
     track_prices,
     transport_prices,
@@ -464,7 +463,7 @@ def run_seed(
     world = build_world(seed, n_arrivals)
     policies = policies if policies is not None else default_policies(resolve_every, samples, track_every=track_every)
     t0 = time.perf_counter()
-    lp = hindsight_bound(world.arrivals, world.costs, world.stock)
+    lp = fulfilment_lp(world.arrivals, world.costs, world.stock)
     res: dict = {
         "seed": seed,
         "arrivals": n_arrivals,
@@ -478,7 +477,7 @@ def run_seed(
     if progress:
         progress(f"seed {seed}: hindsight LP ${lp.objective_usd / n_arrivals:.3f}/order ({time.perf_counter() - t0:.1f} s)")
     if mip_time_s > 0:
-        mip = hindsight_bound(world.arrivals, world.costs, world.stock, integer=True, time_limit_s=mip_time_s)
+        mip = fulfilment_lp(world.arrivals, world.costs, world.stock, integer=True, time_limit_s=mip_time_s)
         res["hindsight_mip"] = {
             "status": mip.status,
             "cost_per_order": mip.objective_usd / n_arrivals if np.isfinite(mip.objective_usd) else None,

@@ -12,7 +12,7 @@ from conftest import ROOT
 from router.solver.lp import (
     FulfilmentCosts,
     OrderList,
-    hindsight_bound,
+    fulfilment_lp,
     lagrangian_bound,
     transport_prices,
 )
@@ -65,8 +65,8 @@ TRIANGLE = OrderList(np.array([0]), np.array([[0, 1, 2]]))
 
 
 def test_hindsight_lp_is_below_the_mip_by_the_hand_computed_integrality_gap():
-    lp = hindsight_bound(TRIANGLE, TRIANGLE_COSTS, TRIANGLE_STOCK)
-    mip = hindsight_bound(TRIANGLE, TRIANGLE_COSTS, TRIANGLE_STOCK, integer=True, time_limit_s=10)
+    lp = fulfilment_lp(TRIANGLE, TRIANGLE_COSTS, TRIANGLE_STOCK)
+    mip = fulfilment_lp(TRIANGLE, TRIANGLE_COSTS, TRIANGLE_STOCK, integer=True, time_limit_s=10)
     assert lp.status == "optimal" and lp.objective_usd == pytest.approx(1.5)
     assert lp.packages == pytest.approx(1.5)
     assert mip.status == "optimal" and mip.objective_usd == pytest.approx(2.0)
@@ -85,8 +85,8 @@ def test_hindsight_with_scarce_stock_prices_the_shortage_and_bounds_every_plan()
     costs = FulfilmentCosts(5.0, np.array([[1.0], [2.0]]), np.array([20.0]))
     stock = np.array([[1.0, 1.0], [0.0, 1.0]])
     orders = OrderList(np.array([0, 0]), np.array([[0, 1], [0, -1]]))
-    lp = hindsight_bound(orders, costs, stock)
-    mip = hindsight_bound(orders, costs, stock, integer=True, time_limit_s=10)
+    lp = fulfilment_lp(orders, costs, stock)
+    mip = fulfilment_lp(orders, costs, stock, integer=True, time_limit_s=10)
     assert mip.objective_usd == pytest.approx(27.0)
     assert mip.units_unmet == pytest.approx(1.0)
     assert lp.objective_usd <= mip.objective_usd + 1e-9

@@ -16,7 +16,7 @@ Two models, both solved with HiGHS through OR-Tools MathOpt:
   demand still to come: the opportunity cost of shipping it now. The router
   charges it through the ``stock_value`` score term.
 
-* :func:`fulfilment_lp` / :func:`hindsight_bound` -- the order-level model of
+* :func:`fulfilment_lp` -- the order-level model of
   Jasin & Sinha (2015) and Ma (2023) over a known list of orders: ``y[o,k,n]``
   is the share of item k of order o shipped from n, ``z[o,n] >= y[o,k,n]`` the
   package opened at n, each package pays the fixed cost, each unit its per-unit
@@ -61,7 +61,6 @@ __all__ = [
     "TransportPrices",
     "fulfilment_lp",
     "fulfilment_prices",
-    "hindsight_bound",
     "lagrangian_bound",
     "track_prices",
     "transport_prices",
@@ -432,25 +431,6 @@ def fulfilment_lp(
         prices_usd=prices,
         seconds=time.perf_counter() - t0,
     )
-
-
-def hindsight_bound(
-    orders: OrderList,
-    costs: FulfilmentCosts,
-    stock: np.ndarray,
-    *,
-    integer: bool = False,
-    time_limit_s: float = 120.0,
-    seed: int = 0,
-) -> FulfilmentResult:
-    """What the realised orders would have cost with perfect hindsight and the same stock.
-
-    The LP relaxation (``integer=False``) is a lower bound on the cost of any
-    policy: every policy's plan is a feasible 0/1 point of the model. The MIP
-    (``integer=True``) is the hindsight optimum when its status is ``optimal``;
-    at the time limit ``bound_usd`` still bounds it from below.
-    """
-    return fulfilment_lp(orders, costs, stock, integer=integer, time_limit_s=time_limit_s, seed=seed)
 
 
 def fulfilment_prices(orders: OrderList, costs: FulfilmentCosts, stock: np.ndarray) -> FulfilmentResult:

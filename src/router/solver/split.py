@@ -74,7 +74,8 @@ _SOLVER_NAME = "mathopt-highs"
 class SplitSolveError(RuntimeError):
     """The solver stopped without a plan and without proving there is none (time limit).
 
-    The caller falls back to another strategy; the message says what happened.
+    The order is then recorded unfulfillable with this message as the reason (any other
+    failure of the solver is a stage failure, and walks the strategy's fallback chain).
     """
 
 
