@@ -10,8 +10,8 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from conftest import SCENARIOS, T0, TINY, FixedClock
+
 from router import InvalidOrderError, Order, ScenarioError, StrategyParams
 from router.engine import Router
 from router.errors import InvalidEventError

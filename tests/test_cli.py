@@ -7,9 +7,9 @@ import json
 import re
 
 import pytest
+from conftest import TINY
 from typer.testing import CliRunner
 
-from conftest import TINY
 from router.cli import app
 
 runner = CliRunner()

@@ -23,8 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY, pg_schema_url
+
 from router.engine import Router
 from router.ledger import open_ledger
 from router.scenario import load_scenario

@@ -7,8 +7,8 @@ import threading
 
 import numpy as np
 import pytest
-
 from conftest import TINY, make_order, pg_schema_url
+
 from router import InvalidOrderError, Order, ScenarioError, UnknownDecisionError
 from router.engine import Router
 from router.errors import LedgerError

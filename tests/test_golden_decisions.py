@@ -16,10 +16,9 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import SCENARIOS
 
 from router.scenario import load_scenario
-
-from conftest import SCENARIOS
 
 GOLDEN = Path(__file__).parent / "golden" / "national_decisions.json.gz"
 STRATEGIES = ["optimizer", "cheapest", "nearest", "tier_rules"]

@@ -7,8 +7,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
+
 from router.solver.lp import (
     FulfilmentCosts,
     OrderList,

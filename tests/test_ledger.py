@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from conftest import pg_schema_url  # noqa: E402
 
 from router.errors import LedgerError, UnknownDecisionError
 from router.ledger import DecisionLedger, SqlLedger, VerifyReport, open_ledger
-from router.ledger.codec import pack_body
 from router.ledger.chain import GENESIS_HASH, canonical_json, entry_hash
+from router.ledger.codec import pack_body
 
-from conftest import pg_schema_url  # noqa: E402
 LEDGER_SRC = Path(__file__).resolve().parents[1] / "src" / "router" / "ledger"
 
 
@@ -454,9 +454,8 @@ def test_schema_matches_the_alembic_migration(backend: Backend) -> None:
     from router.ledger.migrate import HEAD_REVISION, MIGRATIONS_DIR
     from router.ledger.schema import metadata
 
-    with open_ledger(backend.url) as ledger:
-        with ledger._engine.connect() as conn:  # test-only peek at the live schema
-            diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    with open_ledger(backend.url) as ledger, ledger._engine.connect() as conn:  # test-only peek at the live schema
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
     assert ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head() == HEAD_REVISION
 

@@ -18,20 +18,19 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import SCENARIOS
+from test_golden_decisions import GOLDEN
+
 from router.candidates import CandidateSet, single_candidates
 from router.context import context_from_json
 from router.legs import lane_metrics, leg_metrics, unit_cost_matrix
 from router.network import build_network
 from router.params import StrategyParams
-from router.rules import line_feasibility, node_exclusions, usable_options
+from router.rules import line_feasibility, usable_options
 from router.scenario import load_scenario
 from router.solver.choose import build_split_problem
 from router.solver.split import arc_cost
 from router.state import StateView
-
-from test_golden_decisions import GOLDEN
 
 
 @pytest.fixture(scope="module")

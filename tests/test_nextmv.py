@@ -4,9 +4,9 @@ way, costs 13.46."""
 
 from __future__ import annotations
 
+import nextmv_case as nc
 import pytest
 
-import nextmv_case as nc
 from router.engine import Router
 from router.scenario import parse_scenario
 

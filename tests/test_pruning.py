@@ -15,6 +15,8 @@ import json
 
 import numpy as np
 import pytest
+from conftest import SCENARIOS
+from test_golden_decisions import GOLDEN
 
 from router.candidates import single_candidates
 from router.context import context_from_json
@@ -28,9 +30,6 @@ from router.scoring import score_candidates
 from router.splits import SplitSearch
 from router.state import StateView
 from router.strategies import default_strategies
-
-from conftest import SCENARIOS
-from test_golden_decisions import GOLDEN
 
 
 @pytest.fixture(scope="module")

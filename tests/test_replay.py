@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import TINY, make_order
 from typer.testing import CliRunner
 
-from conftest import TINY, make_order
 from router.cli import app
 from router.engine import Router
 from router.engine.replay import replay_record

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY
 from typer.testing import CliRunner
 
 from router.cli import app
@@ -20,8 +21,6 @@ from router.simulation.report import (
     write_report,
 )
 from router.simulation.sweep import SweepJob, SweepResult, run_sweep, sweep_jobs
-
-from conftest import TINY
 
 STORM = str(TINY / "tiers_and_storm.yaml")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-
 from conftest import T0, make_order
+
 from router.state import NodeStatus, WeatherUpdate
 
 MILES_PER_DEGREE = 3958.8 * math.pi / 180.0  # along a meridian: 69.094 mi
@@ -164,9 +164,10 @@ def test_service_level_restricts_the_options(tiny_router):
 
 
 def test_demand_generator_is_seeded():
+    from conftest import TINY
+
     from router.demand import generate_orders
     from router.scenario import load_scenario
-    from conftest import TINY
 
     sc = load_scenario(TINY / "tiers_and_storm.yaml")
     a = generate_orders(sc, 50, seed=4)

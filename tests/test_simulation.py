@@ -14,16 +14,14 @@ import math
 import numpy as np
 import pytest
 import yaml
+from conftest import SCENARIOS, TINY
 
 from router.ledger import open_ledger
 from router.network import build_network, haversine_miles
 from router.scenario import load_scenario, parse_scenario
-from router.simulation import Simulation, World, kpis, outcomes_frame, simulate
-from router.simulation import crn
+from router.simulation import Simulation, World, crn, kpis, outcomes_frame, simulate
 from router.state import LiveState
 from router.strategies import OptimizerStrategy, default_strategies
-
-from conftest import SCENARIOS, TINY
 
 
 def _storm_dict() -> dict:
@@ -300,5 +298,5 @@ def test_kpis_by_tier_region_and_node_add_up(national):
     o = k["overall"]
     assert o["shipments_per_order"] == pytest.approx(r.shipments[r.routed].mean())
     assert o["on_time_rate"] == pytest.approx(r.on_time.sum() / r.routed.sum())
-    assert 0 < o["max_node_utilisation"] and math.isfinite(k["timing"]["decisions_per_s"])
+    assert o["max_node_utilisation"] > 0 and math.isfinite(k["timing"]["decisions_per_s"])
     assert set(k["timing"]) >= {"routing_s", "world_s", "decisions_per_s", "orders_per_s"}

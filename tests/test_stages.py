@@ -13,10 +13,10 @@ last resort ranks single-node plans by the nearest-node rule on cost. Outside it
 from __future__ import annotations
 
 import pytest
+from conftest import make_order
 
 import router.solver.choose as choose
 import router.solver.split as split
-from conftest import make_order
 from router.engine import LAST_RESORT
 from router.splits import SplitSearch
 from router.strategies import CheapestStrategy, NearestStrategy, OptimizerStrategy, TierRulesStrategy

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-
 from conftest import TINY, FixedClock, make_order
+
 from router.engine import Router
 from router.errors import InvalidEventError
 from router.params import StrategyParams
 from router.scenario import load_scenario, parse_scenario
-from router.state import StockPrices, StateView
+from router.state import StateView, StockPrices
 
 # Cost only: the other soft terms weigh 0 so a plan's score is its cost + its stock value.
 COST_ONLY = StrategyParams(eta_hour_usd=0.0, late_hour_usd=0.0, late_risk_usd=0.0, load_usd=0.0, split_penalty_usd=0.0)

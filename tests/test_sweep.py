@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import TINY
 
 from router.errors import RouterError
 from router.simulation.sweep import SweepJob, run_sweep, sweep_jobs
-
-from conftest import TINY
 
 STORM = str(TINY / "tiers_and_storm.yaml")
 

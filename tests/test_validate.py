@@ -15,18 +15,18 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import nextmv_case as nc
 import numpy as np
 import pytest
 import yaml
-
-import nextmv_case as nc
-import router.candidates as candidates
-from router.engine.records import plan_from_dict
-from router.params import RouterOptions
 from conftest import TINY, FixedClock, make_order
+
+import router.candidates as candidates
 from router.engine import DecisionInputs, Router, decision_inputs
+from router.engine.records import plan_from_dict
 from router.errors import InvalidPlanError, RouterError
 from router.network import Network, build_network
+from router.params import RouterOptions
 from router.scenario import load_scenario, parse_scenario
 from router.solver.validate import RULES, Violation, check_plan, price_leg, restate_plan, validate_plan
 

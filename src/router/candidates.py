@@ -42,19 +42,20 @@ class CandidateSet:
     source: np.ndarray  # int[C]: 0 single, 1 line split, 2 split solver
     excluded: list[dict] = field(default_factory=list)
     solver: dict = field(default_factory=dict)
-    # leg metrics, filled by leg_metrics()
-    active: np.ndarray | None = None
-    n_legs: np.ndarray | None = None
-    leg_miles: np.ndarray | None = None
-    leg_weight_lb: np.ndarray | None = None
-    leg_volume_cuft: np.ndarray | None = None
-    leg_billable_lb: np.ndarray | None = None
-    leg_shipping_usd: np.ndarray | None = None
-    leg_handling_usd: np.ndarray | None = None
-    leg_queue_hours: np.ndarray | None = None
-    leg_eta_hours: np.ndarray | None = None
-    leg_sigma_hours: np.ndarray | None = None
-    leg_risk: np.ndarray | None = None
+    # Leg metrics, filled by router.legs (leg_metrics / single_leg_metrics) when the set is
+    # generated: every set that leaves this module has them, so they are typed as arrays.
+    active: np.ndarray = field(default=None)  # type: ignore[arg-type]
+    n_legs: np.ndarray = field(default=None)  # type: ignore[arg-type]
+    leg_miles: np.ndarray = field(default=None)  # type: ignore[arg-type]
+    leg_weight_lb: np.ndarray = field(default=None)  # type: ignore[arg-type]
+    leg_volume_cuft: np.ndarray = field(default=None)  # type: ignore[arg-type]
+    leg_billable_lb: np.ndarray = field(default=None)  # type: ignore[arg-type]
+    leg_shipping_usd: np.ndarray = field(default=None)  # type: ignore[arg-type]
+    leg_handling_usd: np.ndarray = field(default=None)  # type: ignore[arg-type]
+    leg_queue_hours: np.ndarray = field(default=None)  # type: ignore[arg-type]
+    leg_eta_hours: np.ndarray = field(default=None)  # type: ignore[arg-type]
+    leg_sigma_hours: np.ndarray = field(default=None)  # type: ignore[arg-type]
+    leg_risk: np.ndarray = field(default=None)  # type: ignore[arg-type]
 
     SOURCES = ("single", "split", "split_solver")
 
@@ -85,7 +86,7 @@ def single_candidates(
     """Every usable option of every node that holds every line, with leg metrics."""
     k = len(ctx.qty)
     full = line_ok.all(axis=1)
-    sn, so = np.nonzero(usable & full[:, None])
+    sn, so = np.nonzero(usable & full[:, None])  # type: ignore[index]
     units = np.empty((len(sn), 1, k), dtype=np.int64)
     units[...] = ctx.qty  # one broadcast copy (broadcast_to + astype made two arrays)
     cs = CandidateSet(

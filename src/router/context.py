@@ -11,9 +11,9 @@ back for replay (:func:`context_from_json`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable
 
 import numpy as np
 

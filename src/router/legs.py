@@ -225,7 +225,9 @@ def single_leg_metrics(
     """
     c = len(sn)
     if c == 0:
-        return leg_metrics(cs, net, None, ctx, lanes)  # type: ignore[arg-type] - lanes given, view unused
+        # no candidates: the generic path fills empty arrays (lanes given, so the view is not read)
+        leg_metrics(cs, net, None, ctx, lanes)  # type: ignore[arg-type]
+        return
     # Weight and volume by the very matmul of leg_metrics on the same [C, 1, K] array:
     # numpy picks BLAS or its own loop by memory layout, and the two round differently
     # in the last bit, so a "cheaper" [K] dot product would not be bit-identical.

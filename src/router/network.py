@@ -218,7 +218,7 @@ def _build_graph(scenario: Scenario) -> nx.DiGraph:
             for r in scenario.regions:
                 g.add_edge(opt, ("region", r.id))
             for n in scenario.nodes:
-                lane = lanes_by_key.get((n.id, c.id, s.name)) or lanes_by_key.get((n.id, c.id, None))
+                lane = lanes_by_key.get((n.id, c.id, s.name)) or lanes_by_key.get((n.id, c.id, None))  # type: ignore[assignment]
                 if lane is not None and not lane.enabled:  # type: ignore[attr-defined]
                     continue
                 g.add_edge(

@@ -89,7 +89,7 @@ def node_exclusions(
                 reasons.append({"node": nid, "rule": "excluded", "detail": f"{nid}: excluded by params"})
             elif closed[i]:
                 reasons.append({"node": nid, "rule": "closed", "detail": f"{nid}: {view.closed_reason[i]}"})
-            elif not lane[i]:
+            elif not lane[i]:  # type: ignore[index]
                 reasons.append({"node": nid, "rule": "lane", "detail": f"{nid}: no carrier lane with capacity left today"})
             else:
                 k = first_short[i]
@@ -100,7 +100,7 @@ def node_exclusions(
                         "node": nid,
                         "rule": "stock",
                         "detail": f"{nid}: stock {have} of {skus[sku_idx[k]]} (need {qty[k]}){more}",
-                        "partial": any_l[i],
+                        "partial": any_l[i],  # type: ignore[index]
                     }
                 )
     # Keep the nearest max_candidate_nodes of the remaining nodes; the network prunes the rest.

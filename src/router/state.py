@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, Callable, Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -430,7 +431,8 @@ class LiveState:
         return float(self.weather_manual[region] + self.weather_sched[region])
 
     # ------------------------------------------------------------ reservations
-    def try_reserve(self, node_idx: np.ndarray, sku_idx: np.ndarray, qty: np.ndarray, lanes=()) -> bool:
+    def try_reserve(self, node_idx: Sequence[int] | np.ndarray, sku_idx: Sequence[int] | np.ndarray,
+                    qty: Sequence[int] | np.ndarray, lanes: Sequence[tuple[int, int]] = ()) -> bool:
         """Check-and-reserve as one step under the lock: all allocations or none.
 
         ``lanes`` is a sequence of (node index, option index) used by the plan; each
@@ -463,7 +465,8 @@ class LiveState:
             self._touch()
             return True
 
-    def release(self, node_idx: np.ndarray, sku_idx: np.ndarray, qty: np.ndarray, lanes=()) -> None:
+    def release(self, node_idx: Sequence[int] | np.ndarray, sku_idx: Sequence[int] | np.ndarray,
+                qty: Sequence[int] | np.ndarray, lanes: Sequence[tuple[int, int]] = ()) -> None:
         """Undo a reservation (an override moved it, or the ledger write failed)."""
         # as int arrays: an empty plan's [] would otherwise be a float index
         node_idx, sku_idx = np.asarray(node_idx, dtype=np.int64), np.asarray(sku_idx, dtype=np.int64)

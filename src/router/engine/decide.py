@@ -22,7 +22,7 @@ from router.context import OrderContext
 from router.errors import RouterError, StageError
 from router.network import Network
 from router.params import StrategyParams
-from router.scoring import Scores, score_candidates
+from router.scoring import Scores
 from router.solver.choose import scored_candidates, single_node_candidates
 from router.state import StateView
 from router.strategies import StrategySet, last_resort_ranking

@@ -29,13 +29,12 @@ the reservation is released.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterable
 
-import numpy as np
 from pydantic import ValidationError
 
 from router.context import ContextBuilder, OrderContext, context_from_json
@@ -245,12 +244,14 @@ class Router:
             for n in range(net.n_nodes)
             for k in range(len(net.sku_ids))
         }
-        levels = self.ledger.open_stock(self.stock_pool, initial)
+        ledger = self.ledger
+        assert ledger is not None  # called only with a ledger
+        levels = ledger.open_stock(self.stock_pool, initial)
         self._load_levels(levels)
         pool = self.stock_pool
 
         def sink(node: int, sku: int, change: dict) -> tuple[int, int]:
-            return self.ledger.change_stock(pool, net.node_ids[node], net.sku_ids[sku], **change)
+            return ledger.change_stock(pool, net.node_ids[node], net.sku_ids[sku], **change)
 
         state.stock_sink = sink
 

@@ -22,6 +22,7 @@ be written from any thread or a headless machine.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
@@ -147,7 +148,7 @@ def tier_summary(results: Sequence[SweepResult]) -> pd.DataFrame:
         tiers = list(dict.fromkeys(t for g in group for t in g.kpis["by_tier"]))
         for tier in tiers:
             parts = [g.kpis["by_tier"].get(tier) for g in group]
-            mean, half = confidence_interval([p["on_time_rate"] if p else None for p in parts])
+            mean, half = confidence_interval([p["on_time_rate"] if p else None for p in parts])  # type: ignore[misc]
             rows.append(
                 {
                     "scenario": scenario,
@@ -203,9 +204,7 @@ def format_estimate(mean: float, half: float, kind: str, sep: str = " ± ") -> s
         body, pm = f"${mean:.2f}", f"{half:.2f}" if has_ci else ""
     elif kind == "ratio":
         body, pm = f"{mean:.3f}", f"{half:.3f}" if has_ci else ""
-    elif kind == "hours":
-        body, pm = f"{mean:.1f}", f"{half:.1f}" if has_ci else ""
-    elif kind == "count":
+    elif kind == "hours" or kind == "count":
         body, pm = f"{mean:.1f}", f"{half:.1f}" if has_ci else ""
     else:  # speed: a wall-clock figure, shown whole
         body, pm = f"{mean:,.0f}", f"{half:,.0f}" if has_ci else ""
@@ -241,10 +240,8 @@ def machine_facts() -> dict[str, str]:
     facts["os"] = platform.platform()
     facts["python"] = sys.version.split()[0]
     for pkg in ("router", "numpy", "pandas", "ortools"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             facts[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
     return facts
 
 
@@ -536,7 +533,7 @@ def _markdown(results: Sequence[SweepResult], summary: pd.DataFrame, tiers: pd.D
     for scenario in scenarios:
         sub = tiers[tiers["scenario"] == scenario]
         names = list(dict.fromkeys(sub["tier"]))
-        orders = {t: sub[sub["tier"] == t]["orders"].mean() for t in names}
+        orders = {t: sub[sub["tier"] == t]["orders"].mean() for t in names}  # type: ignore[assignment]
         trows = []
         for strategy in dict.fromkeys(sub["strategy"]):
             s = sub[sub["strategy"] == strategy].set_index("tier")

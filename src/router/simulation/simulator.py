@@ -25,16 +25,17 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
 
 import numpy as np
 
+from router.context import promised_at
 from router.demand import generate_orders
 from router.domain import Order
-from router.context import promised_at
 from router.engine import Decision, Router
+from router.ledger import DecisionLedger
 from router.scenario import Scenario
 from router.simulation.world import LegRecords, World, WorldParams
 from router.strategies import StrategySet
@@ -160,7 +161,7 @@ class Simulation:
         seed: int,
         horizon_hours: float | None = None,
         max_orders: int | None = None,
-        ledger: object | None = None,
+        ledger: DecisionLedger | None = None,
         world_params: WorldParams | None = None,
         strategies: StrategySet | None = None,
     ) -> None:
@@ -457,7 +458,7 @@ def simulate(
         seed=seed,
         horizon_hours=horizon_hours,
         max_orders=max_orders,
-        ledger=ledger,
+        ledger=ledger,  # type: ignore[arg-type]
         world_params=world_params,
         strategies=strategies,
     )

@@ -362,14 +362,14 @@ class World:
             rep = self._replenish
             position = self.state.on_hand + self._on_order
             delta = np.maximum(self._target - position, 0)
-            if rep.lead_time_hours > 0:
+            if rep.lead_time_hours > 0:  # type: ignore[union-attr]
                 self._on_order += delta
-                self._push(at + rep.lead_time_hours, _RECEIPT, delta)
+                self._push(at + rep.lead_time_hours, _RECEIPT, delta)  # type: ignore[union-attr]
             else:
                 self._receive(delta)
-            self._push(at + rep.every_hours, _REVIEW, None)
+            self._push(at + rep.every_hours, _REVIEW, None)  # type: ignore[union-attr]
         elif kind == _RECEIPT:
-            delta = payload
+            delta = payload  # type: ignore[assignment]
             self._on_order -= delta  # type: ignore[operator]
             self._receive(delta)  # type: ignore[arg-type]
 

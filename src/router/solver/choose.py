@@ -16,6 +16,7 @@ a decision failed and why.
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class stage:  # noqa: N801 - used as a context manager, reads as a label
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         if exc is not None and isinstance(exc, Exception) and not isinstance(exc, StageError):
             raise StageError(self.name, exc) from exc
         return False

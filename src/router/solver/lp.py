@@ -637,7 +637,7 @@ def lagrangian_bound(
     held = stock > 0
     best, best_p, theta, stall = -np.inf, prices.copy(), 1.0, 0
     it = 0
-    for it in range(1, iterations + 1):
+    for it in range(1, iterations + 1):  # noqa: B007 - `it` is reported after the loop
         value, usage = _price_orders(orders, costs, stock, prices)
         value -= float((prices * stock).sum())
         if value > best + 1e-9:

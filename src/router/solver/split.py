@@ -420,7 +420,7 @@ def solve_split(problem: SplitProblem, *, time_limit_s: float = 2.0, seed: int =
         obj.set_linear_coefficient(yl, fixed[l] + _EPS_ARC_USD * (1.0 + i / len(live)))
         terms = arc_terms[l] = []
         for k in lines:
-            k = int(k)
+            k = int(k)  # type: ignore[assignment]
             u = int(ub[l, k])
             if u <= 0:
                 continue
@@ -432,15 +432,15 @@ def solve_split(problem: SplitProblem, *, time_limit_s: float = 2.0, seed: int =
                 xv = model.add_binary_variable(name=f"w{l}_{k}")
                 _row(model, [(xv, 1.0), (yl, -1.0)], -math.inf, 0.0)
                 scale = float(qty[k])
-            x[(l, k)] = xv
+            x[(l, k)] = xv  # type: ignore[index]
             obj.set_linear_coefficient(xv, unit_usd[l, k] * scale)
-            terms.append((xv, scale, k))
+            terms.append((xv, scale, k))  # type: ignore[arg-type]
 
     for k in lines:
-        k = int(k)
+        k = int(k)  # type: ignore[assignment]
         # sum_l x_lk = qty_k; without quantity split sum_l w_lk = 1
         rhs = float(qty[k]) if split_ok else 1.0
-        _row(model, [(x[(l, k)], 1.0) for l in live if (l, k) in x], rhs, rhs)
+        _row(model, [(x[(l, k)], 1.0) for l in live if (l, k) in x], rhs, rhs)  # type: ignore[index]
         if split_ok:
             # One arc's bound already respects the stock; a row is needed only where the
             # arcs of one node could together ship more than it has. (Without quantity
@@ -448,7 +448,7 @@ def solve_split(problem: SplitProblem, *, time_limit_s: float = 2.0, seed: int =
             for n in np.unique(arc_node[[l for l in live if (l, k) in x]]):
                 at_n = [l for l in live if (l, k) in x and arc_node[l] == n]
                 if len(at_n) > 1 and int(ub[at_n, k].sum()) > avail[n, k]:
-                    _row(model, [(x[(l, k)], 1.0) for l in at_n], -math.inf, float(avail[n, k]))
+                    _row(model, [(x[(l, k)], 1.0) for l in at_n], -math.inf, float(avail[n, k]))  # type: ignore[index]
 
     used_nodes = sorted({int(arc_node[l]) for l in live})
     if problem.max_nodes < len(used_nodes):
@@ -525,7 +525,7 @@ def solve_split(problem: SplitProblem, *, time_limit_s: float = 2.0, seed: int =
     keys = list(x)
     vals = result.variable_values([x[key] for key in keys])
     units = np.zeros((L, K), dtype=np.int64)
-    for (l, k), v in zip(keys, vals):
+    for (l, k), v in zip(keys, vals):  # type: ignore[assignment]
         units[l, k] = int(round(v)) * (1 if problem.allow_quantity_split else int(qty[k]))
     bad = split_violations(problem, units)
     if bad:

@@ -439,7 +439,7 @@ def _parse(plan: Any, out: list[Violation]) -> tuple[list[_Leg], dict[str, Any],
             leg_numbers[key] = _number(raw.get(key))
             if leg_numbers[key] is None:
                 out.append(Violation("format", j, f"{key} is {raw.get(key)!r}, not a finite number"))
-        legs.append(_Leg(j, ids[0], ids[1], ids[2], lines, leg_numbers))
+        legs.append(_Leg(j, ids[0], ids[1], ids[2], lines, leg_numbers))  # type: ignore[arg-type]
     return legs, numbers, len(raw_legs)
 
 
@@ -516,7 +516,7 @@ def _stock(
     safety = params.safety_stock_units
     for n, at in by_node.items():
         for k in range(len(ctx.qty)):
-            units = sum(leg.units_k[k] for leg in at)  # type: ignore[index]
+            units = sum(leg.units_k[k] for leg in at)  # type: ignore[index, misc]
             have = int(view.avail[n, k])
             # only what is shipped counts: a node short of a line it does not ship is fine
             if units > 0 and units > have - safety:
@@ -707,11 +707,11 @@ def _aggregates(legs: list[_Leg], numbers: dict[str, Any], ctx: OrderContext, n_
         return out  # malformed legs are reported by format; totals over them mean nothing
     tol = ABS_TOL * (1 + 2 * len(legs))
     stated = [leg.numbers for leg in legs]
-    cost = sum(x["shipping_cost_usd"] + x["handling_cost_usd"] for x in stated)  # type: ignore[operator]
+    cost = sum(x["shipping_cost_usd"] + x["handling_cost_usd"] for x in stated)  # type: ignore[misc, operator]
     if numbers.get("cost_usd") is not None and not _close(numbers["cost_usd"], cost, tol):
         out.append(Violation("aggregate", "plan", f"cost_usd ${numbers['cost_usd']:.6f}, its legs sum to ${cost:.6f}"))
     eta = max(leg.numbers["eta_hours"] for leg in legs)  # type: ignore[type-var]
-    if numbers.get("eta_hours") is not None and not _close(numbers["eta_hours"], eta, tol):
+    if numbers.get("eta_hours") is not None and not _close(numbers["eta_hours"], eta, tol):  # type: ignore[arg-type]
         why = f"eta_hours {numbers['eta_hours']:.6f}, its latest leg arrives at {eta:.6f}"
         out.append(Violation("aggregate", "plan", why))
     stay = 1.0

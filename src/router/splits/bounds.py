@@ -202,7 +202,7 @@ class SplitBounds:
         the orders that would otherwise enumerate triples (220 per level on a
         12-node network), and nearly all of those triples would lose anyway.
         """
-        net, ctx, usable = self.net, self.ctx, self.usable
+        net, ctx = self.net, self.ctx
         bo, ok, uc = self._group_nodes()
         if (ok.sum(axis=1) < 3).all():
             return True
@@ -223,5 +223,5 @@ class SplitBounds:
         score = (a + g + two).min(axis=1) + cw * lmin + 2.0 * sp  # [G]
         cost = np.sort(ps, axis=1)[:, :3].sum(axis=1) + lmin
         cost = np.where(np.isfinite(score), cost, np.inf)
-        return bool((self.beaten(cost, best_cost) & self.beaten(score, best_score)).all())
+        return bool((self.beaten(cost, best_cost) & self.beaten(score, best_score)).all())  # type: ignore[union-attr]
 

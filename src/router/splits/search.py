@@ -67,7 +67,8 @@ class SplitSearch(SplitBounds):
         Every bound of this class stays valid: prices are >= 0 and the bounds omit them.
         """
         p, ctx = self.params, self.ctx
-        price = self.view.stock_price[nodes] * ctx.qty  # [M, s, K] USD of the line's units at each leg
+        # [M, s, K] USD of the line's units at each leg (this path runs only with prices set)
+        price = self.view.stock_price[nodes] * ctx.qty  # type: ignore[index]
         finite = np.isfinite(lc)
         priced = np.where(finite, p.cost_weight * np.where(finite, lc, 0.0) + p.stock_value_weight * price, np.inf)
         assign_v = np.argmin(priced, axis=1)
@@ -167,7 +168,7 @@ class SplitSearch(SplitBounds):
             )
             if not len(nodes):
                 nodes = None
-        elif size == 2 and 2 <= k and len(self.partial_nodes) >= 2:
+        elif size == 2 and k >= 2 and len(self.partial_nodes) >= 2:
             nodes, opts, lc = self._pairs(bound)
             if nodes is not None:
                 nodes, opts, assign = self._assign(nodes, opts, lc, size)
@@ -200,7 +201,7 @@ class SplitSearch(SplitBounds):
                     # "every node ships something" test are paid for them.
                     idx = np.flatnonzero(keep)
                     cost_lb, score_lb = self._subset_bounds(nodes[idx], opts[idx], best[idx])
-                    keep[idx] = ~(self.beaten(cost_lb, bound[0]) & self.beaten(score_lb, bound[1]))
+                    keep[idx] = ~(self.beaten(cost_lb, bound[0]) & self.beaten(score_lb, bound[1]))  # type: ignore[index]
                 if keep.any():
                     nodes, opts, assign = self._assign(nodes[keep], opts[keep], lc[keep], size)
                 else:

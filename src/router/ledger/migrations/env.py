@@ -36,6 +36,6 @@ if context.is_offline_mode():
 elif (conn := config.attributes.get("connection")) is not None:
     _run(conn)
 else:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+    engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)  # type: ignore[arg-type]
     with engine.connect() as conn:
         _run(conn)
