@@ -1,8 +1,10 @@
 """Exact split solver for one order: which node x carrier-service arcs ship how many units.
 
-The router calls this for the hard orders: no single node can serve the order, or the
-carriers bill by weight tiers so that the cheapest plan is not obvious from per-unit
-prices. The API is pure arrays (numpy in, numpy out) so that the caller decides how
+The router calls this only when no enumerated plan covers the order (see
+:mod:`router.solver.choose`): a line larger than any single node's stock, which only a
+quantity split can ship, or lanes whose volume caps no whole-line plan fits. The
+enumeration (:mod:`router.splits`) covers every other split, priced exactly by
+:mod:`router.legs`. The API is pure arrays (numpy in, numpy out) so that the caller decides how
 node handling, distance and score terms become per-arc costs, and so that the solver
 never sees a pydantic object.
 
