@@ -143,6 +143,7 @@ def padded(cs: CandidateSet, legs: int) -> CandidateSet:
 def check(term, name, unit, values, weight):
     assert (term.name, term.unit) == (name, unit)
     assert term.weight == weight
+    assert isinstance(term.justification, str) and term.justification  # every term says how it is computed
     np.testing.assert_allclose(term.values, values, rtol=1e-12, atol=0)
     np.testing.assert_allclose(term.contributions, np.asarray(values) * weight, rtol=1e-12, atol=0)
 
