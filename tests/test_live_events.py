@@ -43,6 +43,8 @@ def test_congestion_without_filters_slows_every_lane(st):
         ({"service": "ground"}, [(n, o) for n in range(3) for o in (ACME_GROUND, BUDGET_GROUND)]),
         ({"node": "ST-M"}, [(1, o) for o in range(4)]),
         ({"node": "WH-S", "carrier": "acme", "service": "express"}, [(2, ACME_EXPRESS)]),
+        # both filters apply: budget's ground lanes, not acme's
+        ({"carrier": "budget", "service": "ground"}, [(n, BUDGET_GROUND) for n in range(3)]),
     ],
 )
 def test_congestion_slows_exactly_the_matching_lanes(st, event, lanes):
@@ -89,6 +91,16 @@ def test_a_node_closes_with_its_reason_and_reopens_without_one(st):
     st.apply(NodeStatus(node="WH-N", closed=False, reason="all clear"))
     view = st.view(np.array([0]))
     assert not view.closed.any() and view.closed_reason == ("", "", "")
+
+
+def test_a_reopened_node_keeps_no_reason_that_could_mask_a_scheduled_closure(st):
+    # WH-S is closed by the scenario from hour 0 to 24 ("WH-S power outage")
+    st.apply(NodeStatus(node="WH-S", closed=True, reason="flood"))
+    st.apply(NodeStatus(node="WH-S", closed=False, reason="water gone"))
+    st.set_clock_hours(1.0)
+    view = st.view(np.array([0]))
+    assert view.closed.tolist() == [False, False, True]
+    assert view.closed_reason == ("", "", "closed (WH-S power outage)")
 
 
 def test_weather_reaches_the_nodes_of_its_region_and_an_unknown_region_is_refused(st):

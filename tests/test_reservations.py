@@ -222,6 +222,13 @@ def test_release_of_lanes_never_takes_usage_or_queues_below_zero():
     st.release([wn], [k], [1], lanes=[(wn, 0), (ws, 1)])
     assert not st.lane_used.any() and (st.lane_used >= 0).all()
     assert st.queue_orders.tolist() == [0.0, 0.0, 0.0]
+    # a lane used twice drops to once
+    assert st.try_reserve([wn], [k], [1], lanes=[(wn, 0)]) is True
+    assert st.try_reserve([wn], [k], [1], lanes=[(wn, 0)]) is True
+    st.release([wn], [k], [1], lanes=[(wn, 0)])
+    assert st.lane_used[wn, 0] == 1
+    st.release([wn], [k], [1], lanes=[(wn, 0)])
+    assert st.queue_orders.tolist() == [0.0, 0.0, 0.0]
     # a queue above one drops by exactly one per release
     st.queue_orders[wn] = 2.5
     assert st.try_reserve([wn], [k], [1], lanes=[(wn, 0)]) is True
