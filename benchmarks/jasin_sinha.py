@@ -28,7 +28,7 @@ Graves, M&SOM 17(1) 2015), on ``scenarios/us_jasin_sinha.yaml``:
     the optimizer adds to cost (the ``stock_value`` term);
   - ``dual-resolve``: the same LP re-solved every R arrivals on the stock left
     and the expected remaining demand (remaining arrivals x per city-item rates);
-  - ``dual-tuned``: the same prices with the best setting of :data:`DUAL_GRID` on the
+  - ``dual-tuned``: the same prices with the best setting of :data:`DUAL_GRIDS` on the
     tuning seeds (:data:`DUAL_TUNED`): re-solve period, smoothing as in
     ``order-lp-smooth``, tracking as in ``order-lp-track``, and a weight on the prices;
   - ``order-lp-resolve``: prices from the order-level LP (packages >= items, the
@@ -66,14 +66,14 @@ against every other policy by the paired difference per seed (gap points and $/o
 and a winner is called only where the 95 % interval of that difference excludes 0. The
 headline pair is ``order-lp-track`` against ``dual-tuned``: the dual-price baseline with
 its knobs (re-solve period, smoothing, tracking step, price weight) tuned on the tuning
-seeds with the same effort (``--tune``, :data:`DUAL_GRID`). Also: which policies reach
+seeds with about the same effort (``--tune``, :data:`DUAL_GRIDS`). Also: which policies reach
 the project's target of a mean share >= 50 %; published reference: Acimovic & Graves' LP
 pricing closes about 36 %. Progress and the machine go to stderr; the last stdout line is
 one JSON object.
 
     python benchmarks/jasin_sinha.py --quick                 # 300 arrivals, seeds 101-102 (CI smoke)
     python benchmarks/jasin_sinha.py                         # 5,000 arrivals, seeds 101-105
-    python benchmarks/jasin_sinha.py --tune [--processes 2]  # screen DUAL_GRID on seeds 1-3
+    python benchmarks/jasin_sinha.py --tune [--grid full] [--processes 2]  # screen on seeds 1-3
     python benchmarks/jasin_sinha.py --seeds 1-3 --policies all [--mip-time 120]
 """
 
@@ -379,21 +379,35 @@ def _every(n_arrivals: int, resolves: int, max_solves: int = 0) -> int:
 
 # dual-resolve as the papers run it, and the centre of the tuning grid.
 DUAL_BASE = DualSetting(resolves=20)
-# The tuning grid of the dual-price baseline (``--tune``), screened on TUNE_SEEDS at
-# T = 5,000 only. Stage 1 moves one knob at a time away from DUAL_BASE to each level
-# below. Stage 2 combines the best level of every knob that beat DUAL_BASE (mean gap
-# share over the tuning seeds), and each combination with one of those knobs left at
-# its base value. The chosen setting is the best mean of every setting screened.
-# order-lp-track's own screening was of the same kind and size: about 14 settings,
-# one knob at a time and then combined, about 40 runs of T = 5,000; this grid is at most
-# 10 + 5 settings x 3 seeds.
-DUAL_GRID = {
-    "resolves": (10, 50),
-    "alpha": (0.5, 0.3),
-    "track_usd": (0.25, 0.5, 1.0),  # order-lp-track's step was screened at 0.25-2 on seed 1
-    "weight": (0.5, 1.5),
+# The tuning grids of the dual-price baseline (``--tune [--grid full]``), screened on
+# TUNE_SEEDS at T = 5,000 only. Stage 1 moves one knob at a time away from DUAL_BASE to
+# each of its levels. Stage 2 sets every knob that beat DUAL_BASE to its best level
+# (mean gap share over the tuning seeds); the full grid also screens each of those
+# combinations with one knob left at its base value. The chosen setting is the best
+# mean of every setting screened.
+#
+# order-lp-track's own screening was of the same kind: about 8 settings on the 3 tuning
+# seeds, one knob at a time and then combined, and a few more on seed 1. The full grid
+# (up to 10 + 5 settings x 3 seeds) is more than that; the reduced grid (6 + 1 settings
+# x 3 seeds) is about the same, and is the one that chose DUAL_TUNED: a run of T = 5,000
+# with 50 transportation LPs takes about 70 s alone on 2 cores, and several times that
+# beside other work.
+DUAL_GRIDS = {
+    "full": {
+        "resolves": (10, 50),
+        "alpha": (0.5, 0.3),
+        "track_usd": (0.25, 0.5, 1.0),  # order-lp-track's step was screened at 0.25-2 on seed 1
+        "weight": (0.5, 1.5),
+    },
+    "reduced": {
+        "resolves": (50,),  # order-lp-track's re-solve period
+        "alpha": (0.3,),  # and its smoothing
+        "track_usd": (0.25, 1.0),  # its tracking step, and a larger one (these duals run larger)
+        "weight": (1.5,),
+    },
 }
-# dual-tuned: the setting `--tune` chose (DUAL_GRID, seeds 1-3, T = 5,000, run of
+LEAVE_ONE_OUT = {"full": True, "reduced": False}
+# dual-tuned: the setting `--tune` chose (the reduced grid, seeds 1-3, T = 5,000, run of
 # 2026-12-XX); its mean gap share on the tuning seeds is TUNING_GAP_SHARE below.
 DUAL_TUNED = DualSetting(resolves=20)
 # Mean gap share on the tuning seeds 1-3 at T = 5,000, as measured when the settings were
@@ -719,18 +733,21 @@ def _stage1(base: DualSetting, grid: dict) -> list[DualSetting]:
     return [base] + [replace(base, **{knob: level}) for knob, levels in grid.items() for level in levels]
 
 
-def _stage2(base: DualSetting, best: dict) -> list[DualSetting]:
-    """All knobs that beat the base at their best level together, and each combination with one left out."""
+def _stage2(base: DualSetting, best: dict, leave_one_out: bool) -> list[DualSetting]:
+    """All knobs that beat the base at their best level together (and each combination with one left out)."""
     if len(best) < 2:
         return []
     out = [replace(base, **best)]
-    if len(best) >= 3:
+    if leave_one_out and len(best) >= 3:
         out += [replace(base, **{k: v for k, v in best.items() if k != drop}) for drop in best]
     return out
 
 
-def tune(n_arrivals: int, seeds: list[int], *, processes: int = 1, progress: Callable[[str], None]) -> dict:
-    """Screen :data:`DUAL_GRID` on ``seeds`` (two stages, see the grid's comment); return every figure."""
+def tune(
+    n_arrivals: int, seeds: list[int], *, grid: str = "reduced", processes: int = 1, progress: Callable[[str], None]
+) -> dict:
+    """Screen ``DUAL_GRIDS[grid]`` on ``seeds`` (two stages, see the grids' comment); return every figure."""
+    levels = DUAL_GRIDS[grid]
     refs = _map(_reference_job, [(s, n_arrivals) for s in seeds], processes)
     for s, (myopic, lp) in zip(seeds, refs):
         progress(f"tune seed {s}: myopic ${myopic / n_arrivals:.3f}/order, hindsight LP ${lp / n_arrivals:.3f}/order")
@@ -758,18 +775,19 @@ def tune(n_arrivals: int, seeds: list[int], *, processes: int = 1, progress: Cal
             progress(f"{stage}: {st.label()}: {100 * mean_gap(st):.1f} % "
                      f"({' / '.join(f'{100 * g:.1f}' for g in screened[st])})")
 
-    screen("stage 1", _stage1(DUAL_BASE, DUAL_GRID))
+    screen("stage 1", _stage1(DUAL_BASE, levels))
     best: dict = {}
-    for knob, levels in DUAL_GRID.items():
-        level = max(levels, key=lambda v: mean_gap(replace(DUAL_BASE, **{knob: v})))
+    for knob, knob_levels in levels.items():
+        level = max(knob_levels, key=lambda v: mean_gap(replace(DUAL_BASE, **{knob: v})))
         if mean_gap(replace(DUAL_BASE, **{knob: level})) > mean_gap(DUAL_BASE):
             best[knob] = level
     progress(f"stage 1: knobs that beat the base at their best level: {best or 'none'}")
-    screen("stage 2", _stage2(DUAL_BASE, best))
+    screen("stage 2", _stage2(DUAL_BASE, best, LEAVE_ONE_OUT[grid]))
     chosen = max(screened, key=mean_gap)
     return {
         "base": asdict(DUAL_BASE),
-        "grid": {k: list(v) for k, v in DUAL_GRID.items()},
+        "grid_name": grid,
+        "grid": {k: list(v) for k, v in levels.items()},
         "stage1_best_levels": best,
         "screened": [
             {"setting": asdict(st), "gap_share_per_seed": [round(g, 4) for g in gaps], "gap_share": round(mean_gap(st), 4)}
@@ -846,7 +864,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="seeds to report on, e.g. 101-105 or 101,102 (default the held-out seeds "
                     f"{','.join(map(str, HELD_OUT_SEEDS))}; quick {','.join(map(str, QUICK_SEEDS))})")
     ap.add_argument("--tune", action="store_true",
-                    help="screen the dual-price baseline's grid (DUAL_GRID) on the tuning seeds instead of reporting")
+                    help="screen the dual-price baseline's grid (DUAL_GRIDS) on the tuning seeds instead of reporting")
+    ap.add_argument("--grid", choices=sorted(DUAL_GRIDS), default="reduced",
+                    help="--tune's grid (default %(default)s, the one that chose DUAL_TUNED)")
     ap.add_argument("--tune-seeds", default=",".join(map(str, TUNE_SEEDS)),
                     help="seeds --tune screens on (default %(default)s, the seeds the script's settings were chosen on)")
     ap.add_argument("--processes", type=int, default=1,
@@ -880,7 +900,7 @@ def main(argv: list[str] | None = None) -> None:
     progress("machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()))
 
     if args.tune:
-        res = tune(n, tune_seeds, processes=args.processes, progress=progress)
+        res = tune(n, tune_seeds, grid=args.grid, processes=args.processes, progress=progress)
         print(f"\n{'setting':64}{'gap closed, seeds ' + ' / '.join(map(str, tune_seeds)):>36}{'mean':>8}")
         for row in sorted(res["screened"], key=lambda r: -r["gap_share"]):
             st = DualSetting(**row["setting"])
