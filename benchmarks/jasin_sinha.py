@@ -568,6 +568,19 @@ def run_policy(world: World, policy: Policy, *, progress: Callable[[str], None] 
     return out
 
 
+# The hindsight LP of 5,000 orders takes 25 s alone on 2 cores, and over 120 s (the
+# library's default limit) beside other work; at the limit it returns no solution.
+HINDSIGHT_LP_LIMIT_S = 3600.0
+
+
+def hindsight_lp(world: World):
+    """The hindsight LP over ``world``'s arrivals; raises unless solved to optimality (never a silent NaN)."""
+    lp = hindsight_bound(world.arrivals, world.costs, world.stock, time_limit_s=HINDSIGHT_LP_LIMIT_S)
+    if lp.status != "optimal":
+        raise RuntimeError(f"seed {world.seed}: hindsight LP ended {lp.status!r} after {lp.seconds:.0f} s")
+    return lp
+
+
 def gap_share(myopic: float, policy: float, bound: float) -> float:
     """Share of the myopic-to-bound gap a policy closes: (myopic - policy) / (myopic - bound)."""
     gap = myopic - bound
@@ -590,7 +603,7 @@ def run_seed(
     world = build_world(seed, n_arrivals)
     policies = policies if policies is not None else default_policies(n_arrivals)
     t0 = time.perf_counter()
-    lp = hindsight_bound(world.arrivals, world.costs, world.stock)
+    lp = hindsight_lp(world)
     res: dict = {
         "seed": seed,
         "arrivals": n_arrivals,
@@ -716,16 +729,13 @@ def _map(fn: Callable, jobs: list[tuple], processes: int, on_done: Callable[[int
 # --------------------------------------------------------------------- tuning
 
 
-def _reference_job(seed: int, n_arrivals: int) -> tuple[float, float]:
-    """(myopic cost, hindsight LP cost) of one tuning world, in USD: the two ends of the gap."""
+def _tune_job(setting: DualSetting | None, seed: int, n_arrivals: int) -> float | tuple[float, float]:
+    """One run on a tuning world: the dual-price baseline's total cost (USD) with ``setting``,
+    or with ``setting`` None the two ends of the gap, (myopic cost, hindsight LP cost)."""
     world = build_world(seed, n_arrivals)
-    myopic = run_policy(world, Policy("myopic", "cheapest")).cost_usd
-    return myopic, hindsight_bound(world.arrivals, world.costs, world.stock).objective_usd
-
-
-def _dual_job(setting: DualSetting, seed: int, n_arrivals: int) -> float:
-    """Total cost (USD) of the dual-price baseline with ``setting`` on one tuning world."""
-    world = build_world(seed, n_arrivals)
+    if setting is None:
+        myopic = run_policy(world, Policy("myopic", "cheapest")).cost_usd
+        return myopic, hindsight_lp(world).objective_usd
     return run_policy(world, setting.policy("dual", n_arrivals)).cost_usd
 
 
@@ -748,9 +758,8 @@ def tune(
 ) -> dict:
     """Screen ``DUAL_GRIDS[grid]`` on ``seeds`` (two stages, see the grids' comment); return every figure."""
     levels = DUAL_GRIDS[grid]
-    refs = _map(_reference_job, [(s, n_arrivals) for s in seeds], processes)
-    for s, (myopic, lp) in zip(seeds, refs):
-        progress(f"tune seed {s}: myopic ${myopic / n_arrivals:.3f}/order, hindsight LP ${lp / n_arrivals:.3f}/order")
+    refs: dict[int, tuple[float, float]] = {}  # seed -> (myopic, hindsight LP) cost, USD
+    costs: dict[tuple[DualSetting, int], float] = {}
     screened: dict[DualSetting, list[float]] = {}
 
     def mean_gap(setting: DualSetting) -> float:
@@ -758,20 +767,26 @@ def tune(
 
     def screen(stage: str, settings: list[DualSetting]) -> None:
         todo = [st for st in dict.fromkeys(settings) if st not in screened]
-        jobs = [(st, s, n_arrivals) for st in todo for s in seeds]
+        # the gap's two ends run in the first stage's pool, beside the first settings
+        jobs = [(None, s, n_arrivals) for s in seeds if s not in refs] + [(st, s, n_arrivals) for st in todo for s in seeds]
         progress(f"{stage}: {len(todo)} settings x {len(seeds)} seeds = {len(jobs)} runs")
 
-        def done(i: int, cost: object) -> None:
+        def done(i: int, out: object) -> None:
             st, s, _ = jobs[i]
-            myopic, lp = refs[seeds.index(s)]
-            progress(f"  {stage} run {i + 1}/{len(jobs)}: {st.label()}, seed {s}: "
-                     f"{100 * gap_share(myopic, float(cost), lp):.1f} %")
+            if st is None:
+                myopic, lp = out  # type: ignore[misc]
+                progress(f"  {stage} run {i + 1}/{len(jobs)}: seed {s}: myopic ${myopic / n_arrivals:.3f}/order, "
+                         f"hindsight LP ${lp / n_arrivals:.3f}/order")
+            else:
+                progress(f"  {stage} run {i + 1}/{len(jobs)}: {st.label()}, seed {s}: ${float(out) / n_arrivals:.3f}/order")
 
-        costs = _map(_dual_job, jobs, processes, done)
+        for (st, s, _), out in zip(jobs, _map(_tune_job, jobs, processes, done)):
+            if st is None:
+                refs[s] = out
+            else:
+                costs[st, s] = out
         for st in todo:
-            screened[st] = [
-                gap_share(refs[k][0], costs[jobs.index((st, s, n_arrivals))], refs[k][1]) for k, s in enumerate(seeds)
-            ]
+            screened[st] = [gap_share(refs[s][0], costs[st, s], refs[s][1]) for s in seeds]
             progress(f"{stage}: {st.label()}: {100 * mean_gap(st):.1f} % "
                      f"({' / '.join(f'{100 * g:.1f}' for g in screened[st])})")
 
@@ -790,9 +805,12 @@ def tune(
         "grid": {k: list(v) for k, v in levels.items()},
         "stage1_best_levels": best,
         "screened": [
-            {"setting": asdict(st), "gap_share_per_seed": [round(g, 4) for g in gaps], "gap_share": round(mean_gap(st), 4)}
+            {"setting": asdict(st), "gap_share_per_seed": [round(g, 4) for g in gaps], "gap_share": round(mean_gap(st), 4),
+             "cost_per_order_per_seed": [round(costs[st, s] / n_arrivals, 4) for s in seeds]}
             for st, gaps in screened.items()
         ],
+        "myopic_cost_per_order": [round(refs[s][0] / n_arrivals, 4) for s in seeds],
+        "hindsight_lp_cost_per_order": [round(refs[s][1] / n_arrivals, 4) for s in seeds],
         "chosen": asdict(chosen),
         "chosen_label": chosen.label(),
         "chosen_gap_share": round(mean_gap(chosen), 4),
