@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the case's mapping onto our model liv
 
 import nextmv_case as nc  # noqa: E402
 
+from protocol import machine_facts  # noqa: E402  (benchmarks/protocol)
 from router import Router  # noqa: E402
 from router.scenario import parse_scenario  # noqa: E402
 
@@ -29,7 +30,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one repetition instead of 20")
     args = ap.parse_args()
     if not nc.data_available():
-        print(json.dumps({"bench": "nextmv", "skipped": "../shared/data/nextmv_order_fulfillment is absent"}))
+        print(json.dumps({"bench": "nextmv", "skipped": "../shared/data/nextmv_order_fulfillment is absent",
+                          "machine": machine_facts()}))
         return
     sc = parse_scenario(nc.nextmv_scenario_dict())
     order = nc.nextmv_order()
@@ -58,6 +60,8 @@ def main() -> None:
                 "saving_pct": round(100 * (1 - d.plan.cost_usd / (peer_delivery + peer_handling)), 1),
                 "route_ms_median": round(times[len(times) // 2], 2),
                 "solver": d.record["solver"]["name"],
+                "repeats": len(times),
+                "machine": machine_facts(),
             }
         )
     )

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from router.scenario import load_scenario  # noqa: E402
 from router.simulation import kpis, simulate  # noqa: E402
-from router.simulation.report import machine_facts  # noqa: E402
+from protocol import machine_facts  # noqa: E402  (benchmarks/protocol)
 
 TARGET_ORDERS_PER_S = 3_000.0
 

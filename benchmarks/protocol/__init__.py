@@ -1,0 +1,99 @@
+"""What every benchmark shares: seed lists, intervals over seeds, the winner rule, the machine.
+
+A package rather than a module so that CI's ``for b in benchmarks/*.py`` runs the
+benchmarks only. The scripts put ``benchmarks/`` first on ``sys.path`` (Python does so
+for a script), so ``from protocol import ...`` finds it.
+
+The rules (benchmarks/README.md, "Protocol"):
+
+* settings are tuned on some seeds and reported on others (held-out seeds);
+* a figure over seeds is a mean with its 95 % Student-t interval
+  (:func:`router.simulation.report.confidence_interval`);
+* a comparison is the paired difference per seed (both sides ran on the same seeded
+  world), and a winner is called only where its 95 % interval excludes zero.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from router.simulation.report import confidence_interval, machine_facts
+
+__all__ = ["NO_CLEAR_WINNER", "interval", "machine_facts", "paired", "parse_seeds", "winner"]
+
+NO_CLEAR_WINNER = "no clear winner"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Seeds from ``"101,102"``, ``"101-105"`` or a mix (``"1-3,7"``), in the order given.
+
+    >>> parse_seeds("101-103,7")
+    [101, 102, 103, 7]
+    """
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        lo, dash, hi = part.partition("-")
+        if dash:
+            if int(hi) < int(lo):
+                raise ValueError(f"seed range {part!r} runs backwards")
+            seeds.extend(range(int(lo), int(hi) + 1))
+        else:
+            seeds.append(int(part))
+    if not seeds:
+        raise ValueError(f"no seeds in {text!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds repeat in {text!r}: a repeated seed is not an independent replication")
+    return seeds
+
+
+def _r(x: float, digits: int) -> float | None:
+    return None if math.isnan(x) else round(x, digits)
+
+
+def interval(values: Sequence[float], digits: int = 4) -> dict:
+    """Mean and 95 % t-interval over seeds: ``{"mean", "ci95": [lo, hi], "n"}``.
+
+    With one value the interval is ``[None, None]`` (no spread to estimate).
+
+    >>> interval([0.9, 0.8, 1.0])
+    {'mean': 0.9, 'ci95': [0.6516, 1.1484], 'n': 3}
+    """
+    mean, half = confidence_interval(list(values))
+    return {"mean": _r(mean, digits), "ci95": [_r(mean - half, digits), _r(mean + half, digits)], "n": len(values)}
+
+
+def winner(iv: dict, ours: str, theirs: str, *, lower_is_better: bool) -> str:
+    """The winner of a paired difference ``ours - theirs`` by the rule: only where the interval excludes 0.
+
+    >>> winner({"mean": -1.0, "ci95": [-1.5, -0.5]}, "optimizer", "nearest", lower_is_better=True)
+    'optimizer'
+    >>> winner({"mean": -1.0, "ci95": [-2.5, 0.5]}, "optimizer", "nearest", lower_is_better=True)
+    'no clear winner'
+    """
+    lo, hi = iv["ci95"]
+    if lo is None or hi is None:
+        return NO_CLEAR_WINNER
+    if hi < 0:
+        return ours if lower_is_better else theirs
+    if lo > 0:
+        return theirs if lower_is_better else ours
+    return NO_CLEAR_WINNER
+
+
+def paired(ours: Sequence[float], theirs: Sequence[float], names: tuple[str, str], *, lower_is_better: bool,
+           scale: float = 1.0, relative: bool = False, digits: int = 4) -> dict:
+    """Paired difference per seed, ``scale x (ours - theirs)`` (or ``/ theirs`` with ``relative``).
+
+    Returns ``{"mean", "ci95", "n", "per_seed", "winner"}``; ``winner`` follows :func:`winner`.
+
+    >>> paired([1.0, 2.0, 3.0], [2.0, 3.0, 4.5], ("a", "b"), lower_is_better=True)["winner"]
+    'a'
+    """
+    if len(ours) != len(theirs):
+        raise ValueError(f"paired difference needs one value per seed on both sides: {len(ours)} vs {len(theirs)}")
+    diffs = [scale * ((a - b) / b if relative else (a - b)) for a, b in zip(ours, theirs)]
+    iv = interval(diffs, digits)
+    return {**iv, "per_seed": [round(d, digits) for d in diffs], "winner": winner(iv, *names, lower_is_better=lower_is_better)}
