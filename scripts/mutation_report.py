@@ -68,7 +68,7 @@ def report(rows: list[tuple[str, str, str, str]], title: str) -> str:
     out += ["", "## Per function", "", head]
     out += [score_line(f"{m}: {f}", per_function[(m, f)]) for m, f in sorted(per_function)]
     out += ["", "## Surviving and untested mutants", ""]
-    for name, module, fn, status in rows:
+    for name, _module, _fn, status in rows:
         if status in ("survived", "no tests"):
             out.append(f"- {status}: `{name}` {change_of(name)}")
     return "\n".join(out) + "\n"
