@@ -146,11 +146,15 @@ def load_term(cs: CandidateSet, view: StateView, ctx: OrderContext, p: StrategyP
     else:
         n = np.where(cs.active, cs.leg_node, 0)
         ratio = view.queue_orders[n] / (view.throughput_per_hour[n] * 24.0)
-        # once per node used: the split solver may ship from one node with two carriers
-        first = cs.active.copy()
-        for j in range(1, n.shape[1]):
-            first[:, j] &= ~(cs.leg_node[:, :j] == cs.leg_node[:, j : j + 1]).any(axis=1)
-        values = np.where(first, ratio * ratio, 0.0).sum(axis=1)
+        used = cs.active
+        # Once per node used. Only the split solver's plans (source 2) can ship from one
+        # node with two carriers: enumerated splits use distinct nodes by construction, so
+        # the common chunks skip the de-duplication (a few numpy calls per leg).
+        if (cs.source == 2).any():
+            used = cs.active.copy()
+            for j in range(1, n.shape[1]):
+                used[:, j] &= ~(cs.leg_node[:, :j] == cs.leg_node[:, j : j + 1]).any(axis=1)
+        values = np.where(used, ratio * ratio, 0.0).sum(axis=1)
     return Term(
         "load",
         "load_ratio^2",
