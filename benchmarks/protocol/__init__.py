@@ -16,7 +16,7 @@ The rules (benchmarks/README.md, "Protocol"):
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from router.simulation.report import confidence_interval, machine_facts
 
