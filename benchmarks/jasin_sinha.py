@@ -85,14 +85,15 @@ import json
 import multiprocessing
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import yaml
+from protocol import interval, machine_facts, paired, parse_seeds  # benchmarks/protocol
 
 from router import Order, Router
 from router.params import StrategyParams
@@ -106,8 +107,6 @@ from router.solver.lp import (
     track_prices,
     transport_prices,
 )
-
-from protocol import interval, machine_facts, paired, parse_seeds  # benchmarks/protocol
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "us_jasin_sinha.yaml"

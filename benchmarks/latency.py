@@ -47,9 +47,9 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from protocol import machine_facts  # benchmarks/protocol
 
 import router.engine
-from protocol import machine_facts  # benchmarks/protocol
 from router.demand import generate_orders
 from router.engine import Router
 from router.params import StrategyParams
@@ -258,7 +258,7 @@ class Capture:
         self.kept: list[Prepared] = []
         self._inner = router.engine.scored_candidates
 
-    def __enter__(self) -> "Capture":
+    def __enter__(self) -> Capture:
         router.engine.scored_candidates = self
         return self
 

@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the case's mapping onto our model lives with the tests
 
 import nextmv_case as nc  # noqa: E402
-
 from protocol import machine_facts  # noqa: E402  (benchmarks/protocol)
+
 from router import Router  # noqa: E402
 from router.scenario import parse_scenario  # noqa: E402
 

@@ -29,9 +29,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from protocol import machine_facts  # noqa: E402  (benchmarks/protocol)
+
 from router.scenario import load_scenario  # noqa: E402
 from router.simulation import kpis, simulate  # noqa: E402
-from protocol import machine_facts  # noqa: E402  (benchmarks/protocol)
 
 TARGET_ORDERS_PER_S = 3_000.0
 
@@ -48,9 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     scenario = load_scenario(ROOT / "scenarios" / f"{args.scenario}.yaml")
     rows = []
     for strategy in [s for s in args.strategies.split(",") if s]:
-        last = [0.0]
-
-        def progress(done: int, total: int) -> None:
+        def progress(done: int, total: int, strategy: str = strategy, last: list = [0.0]) -> None:  # noqa: B006 - one list per strategy, bound here
             now = time.perf_counter()
             if now - last[0] > 5.0 or done == total:
                 last[0] = now

@@ -36,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 from protocol import NO_CLEAR_WINNER, interval, machine_facts, paired, parse_seeds  # noqa: E402  (benchmarks/protocol)
+
 from router.simulation.sweep import run_sweep, sweep_jobs  # noqa: E402
 
 SCENARIOS = {

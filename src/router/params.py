@@ -2,11 +2,13 @@
 
 Weights are in USD-equivalents so that every term of a score reads as money:
 ``late_risk_usd = 18`` means "a 100 % chance of missing the promise is worth
-paying $18 to avoid" for a standard customer; the tier multiplies it. 18 is where
-the simulator's four bench scenarios (benchmarks/strategies.py) put the optimizer
-ahead of the nearest-node rule on both cost and on-time rate: at 12 a carrier
-meltdown it could not foresee cost it more on-time than nearest lost (plans with
-little slack), at 24 and above it pays more per order than nearest.
+paying $18 to avoid" for a standard customer; the tier multiplies it. 18 was chosen
+on seeds 1-3 of the simulator's four bench scenarios (benchmarks/strategies.py): at 12
+a carrier meltdown it could not foresee cost it more on-time than nearest lost (plans
+with little slack), at 24 and above it paid more per order than nearest. On the
+held-out seeds 101-105 the optimizer still beats nearest on both cost and on-time in
+all four, every 95 % interval clear of zero (benchmarks/README.md). It is a fixed
+price, not a target: on other networks it trades cost for on-time.
 """
 
 from __future__ import annotations
