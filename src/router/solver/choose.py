@@ -100,9 +100,19 @@ def single_node_candidates(
     net: Network, view: StateView, ctx: OrderContext, params: StrategyParams, skus: tuple[str, ...]
 ) -> tuple[CandidateSet, Scores]:
     """Single-node plans only, scored: the engine's last resort when the full pipeline failed."""
+    cs, scores, _ = _singles(net, view, ctx, params, skus, explain=False)
+    cs.solver = {"name": "single-node"}
+    return cs, scores
+
+
+def _singles(net, view, ctx, params, skus, *, explain: bool):
+    """The stages every plan starts from: rules, leg physics, single-node plans and their scores.
+
+    Returns (candidates, scores, (usable, line_ok, lanes, excluded)) for the split search.
+    """
     with stage("rules"):
         usable = usable_options(net, view, ctx)
-        node_ok, excluded = node_exclusions(net, view, ctx, params, usable, skus, detail=False)
+        node_ok, excluded = node_exclusions(net, view, ctx, params, usable, skus, detail=explain)
         line_ok = line_feasibility(view, ctx, params, node_ok)
     with stage("legs"):
         lanes = lane_metrics(net, view, ctx)
@@ -110,8 +120,7 @@ def single_node_candidates(
         cs = single_candidates(net, view, ctx, usable, line_ok, excluded, lanes)
     with stage("scoring"):
         scores = score_candidates(cs, view, ctx, params)
-    cs.solver = {"name": "single-node"}
-    return cs, scores
+    return cs, scores, (usable, line_ok, lanes, excluded)
 
 
 def scored_candidates(
@@ -149,16 +158,7 @@ def scored_candidates(
     StageError
         A stage failed; ``stage`` names it and ``cause`` is the original error.
     """
-    with stage("rules"):
-        usable = usable_options(net, view, ctx)
-        node_ok, excluded = node_exclusions(net, view, ctx, params, usable, skus, detail=explain)
-        line_ok = line_feasibility(view, ctx, params, node_ok)
-    with stage("legs"):
-        lanes = lane_metrics(net, view, ctx)
-    with stage("candidates"):
-        cs = single_candidates(net, view, ctx, usable, line_ok, excluded, lanes)
-    with stage("scoring"):
-        scores = score_candidates(cs, view, ctx, params)
+    cs, scores, (usable, line_ok, lanes, excluded) = _singles(net, view, ctx, params, skus, explain=explain)
     info: dict = {"name": "array-enumeration"}
     max_legs = min(params.max_splits, len(ctx.qty))
     if max_legs >= 2:
