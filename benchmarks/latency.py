@@ -37,6 +37,7 @@ Ends with ONE line: a JSON object with every figure.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import statistics
 import sys
@@ -49,7 +50,6 @@ from pathlib import Path
 import numpy as np
 from protocol import machine_facts  # benchmarks/protocol
 
-import router.engine
 from router.demand import generate_orders
 from router.engine import Router
 from router.params import StrategyParams
@@ -249,6 +249,10 @@ def reference_choice(p: Prepared, w: StrategyParams) -> tuple[int, np.ndarray]:
     return int(np.argmin(total)), total
 
 
+# the module (router.engine.decide is also the name of the function it exports)
+_DECIDE = importlib.import_module("router.engine.decide")
+
+
 class Capture:
     """Keeps the candidate arrays of the orders in ``want`` while installed in place of scored_candidates."""
 
@@ -256,14 +260,14 @@ class Capture:
         self.want = want
         self.index = -1
         self.kept: list[Prepared] = []
-        self._inner = router.engine.scored_candidates
+        self._inner = _DECIDE.scored_candidates
 
     def __enter__(self) -> Capture:
-        router.engine.scored_candidates = self
+        _DECIDE.scored_candidates = self
         return self
 
     def __exit__(self, *exc) -> None:
-        router.engine.scored_candidates = self._inner
+        _DECIDE.scored_candidates = self._inner
 
     def __call__(self, net, view, ctx, params, skus, **kw):
         cs, scores = self._inner(net, view, ctx, params, skus, **kw)
