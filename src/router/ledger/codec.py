@@ -68,9 +68,14 @@ DICTIONARY_V1: bytes = "".join(_FRAGMENTS_V1).encode()
 _V1 = b"\x01"
 
 
+# Level 3: on a 7 KB record about 70 us and 1.37 KB, where level 6 takes 110 us for
+# 1.25 KB; every recorded decision pays it, inside the ledger's write.
+_LEVEL = 3
+
+
 def pack_body(canonical: bytes) -> bytes:
     """The stored form of an entry's canonical JSON: a codec byte, then the deflated text."""
-    co = zlib.compressobj(6, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, DICTIONARY_V1)
+    co = zlib.compressobj(_LEVEL, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, DICTIONARY_V1)
     return _V1 + co.compress(canonical) + co.flush()
 
 
