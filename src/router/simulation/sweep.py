@@ -30,12 +30,11 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from router.distributed import ordered_map
+from router.distributed import BACKENDS, Backend, ordered_map
 from router.errors import RouterError
 from router.scenario import Scenario, load_scenario
 from router.simulation.kpis import kpis, outcomes_frame
@@ -55,8 +54,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Executor = Literal["local", "dask", "serial"]
-EXECUTORS: tuple[str, ...] = ("local", "dask", "serial")
+# the sweep runs on ordered_map, so its executors are exactly ordered_map's backends
+Executor = Backend
+EXECUTORS: tuple[str, ...] = BACKENDS
 
 #: Probabilities at which each run's lateness (delivered - promised hours) is kept:
 #: 0, 0.005, ..., 1. 201 numbers draw an ECDF as fine as the eye can see, whatever
