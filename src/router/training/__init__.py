@@ -1,0 +1,1 @@
+"""Training and monitoring of the delay-risk model: rows from simulations, ledgers and outcome files."""
