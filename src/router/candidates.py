@@ -42,6 +42,8 @@ class CandidateSet:
     source: np.ndarray  # int[C]: 0 single, 1 line split, 2 split solver
     excluded: list[dict] = field(default_factory=list)
     solver: dict = field(default_factory=dict)
+    # the lanes' risk model ({"version", "fallback"?}), set by the pipeline; recorded as risk_model
+    risk_model: dict = field(default_factory=dict)
     # Leg metrics, filled by router.legs (leg_metrics / single_leg_metrics) when the set is
     # generated: every set that leaves this module has them, so they are typed as arrays.
     active: np.ndarray = field(default=None)  # type: ignore[arg-type]
@@ -65,7 +67,8 @@ class CandidateSet:
     def take(self, keep: np.ndarray) -> CandidateSet:
         """The candidates where ``keep`` is true (metrics included)."""
         out = CandidateSet(
-            self.leg_node[keep], self.leg_opt[keep], self.leg_units[keep], self.source[keep], self.excluded, self.solver
+            self.leg_node[keep], self.leg_opt[keep], self.leg_units[keep], self.source[keep], self.excluded, self.solver,
+            self.risk_model,
         )
         for name in ("active", "n_legs", *METRIC_FIELDS):
             val = getattr(self, name)
@@ -103,7 +106,13 @@ def single_candidates(
 
 
 def from_units(
-    arc_node: np.ndarray, arc_opt: np.ndarray, units: np.ndarray, net: Network, view: StateView, ctx: OrderContext
+    arc_node: np.ndarray,
+    arc_opt: np.ndarray,
+    units: np.ndarray,
+    net: Network,
+    view: StateView,
+    ctx: OrderContext,
+    lanes: LaneMetrics | None = None,
 ) -> CandidateSet:
     """One candidate from a solver's units[L, K] over arcs (node, option); arcs that ship nothing are dropped."""
     used = units.sum(axis=1) > 0
@@ -114,7 +123,7 @@ def from_units(
         units[legs][None, :, :].astype(np.int64),
         np.array([2], dtype=np.int64),
     )
-    return leg_metrics(cs, net, view, ctx)
+    return leg_metrics(cs, net, view, ctx, lanes)
 
 
 def concat_all(parts: list[CandidateSet]) -> CandidateSet:

@@ -42,6 +42,7 @@ class OrderContext:
     tier_multiplier: float
     tier_node_rank: np.ndarray  # int[N] position in the tier's node_priority (len = not listed)
     option_allowed: np.ndarray  # bool[O] (service level requested)
+    weekday: int = 0  # UTC day of the week at decision time (Monday 0)
     # destination_lanes(net, dist_miles) when the caller caches it per destination;
     # None computes it here (the same expressions, so the same bits)
     dest_lanes: tuple[np.ndarray, np.ndarray] | None = None
@@ -131,6 +132,7 @@ class ContextBuilder:
             tier_multiplier=tier.lateness_multiplier,
             tier_node_rank=self._tier_rank[tier.name],
             option_allowed=self.service_masks[order.service_level] if order.service_level else self.all_options,
+            weekday=hour.weekday(),
             dest_lanes=lanes,
         )
 
@@ -151,6 +153,7 @@ def context_to_json(ctx: OrderContext) -> dict:
         "tier_multiplier": ctx.tier_multiplier,
         "tier_node_rank": ctx.tier_node_rank.tolist(),
         "option_allowed": ctx.option_allowed.tolist(),
+        "weekday": ctx.weekday,
     }
 
 
@@ -169,4 +172,5 @@ def context_from_json(d: dict) -> OrderContext:
         tier_multiplier=float(d["tier_multiplier"]),
         tier_node_rank=np.asarray(d["tier_node_rank"], dtype=np.int64),
         option_allowed=np.asarray(d["option_allowed"], dtype=bool),
+        weekday=int(d.get("weekday", 0)),  # absent in records older than the delay-risk model
     )

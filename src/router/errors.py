@@ -7,6 +7,7 @@ __all__ = [
     "InvalidOrderError",
     "InvalidPlanError",
     "LedgerError",
+    "ModelLoadError",
     "NetworkMismatchError",
     "ReplayError",
     "ReservationConflict",
@@ -159,3 +160,8 @@ def field_path(loc) -> str:
         else:
             out += ("." if out else "") + str(part)
     return out or "<root>"
+
+
+class ModelLoadError(RouterError):
+    """A delay-risk model cannot be used: missing, unreadable, or made for other features,
+    another network or another scikit-learn version. The message says which, in one sentence."""

@@ -5,8 +5,8 @@ One definition of every leg number, used by every path that prices a plan:
 * :func:`lane_metrics` -- per (node, option) lane for one order and view: pick
   queue wait, wait for the carrier's cut-off, transit x congestion x weather, the
   ETA's spread and the late risk (the analytic estimate: queue and transit as
-  normals, ``risk_model.version = analytic-normal-v1``; the learned delay-risk
-  model replaces :func:`lane_metrics`'s risk behind the same arrays);
+  normals, ``risk_model.version = analytic-normal-v1``; a learned delay-risk
+  model (:class:`LaneRisk`) replaces the risk behind the same arrays);
 * :func:`leg_metrics` -- per leg of a candidate set: units, weight, volume,
   billable weight, shipping (fixed + per unit + per unit-mile + per billable lb
   + weight tier) and handling (per shipment + per unit + per carton);
@@ -22,9 +22,9 @@ One definition of every leg number, used by every path that prices a plan:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from router.context import OrderContext
 
 __all__ = [
+    "ANALYTIC_RISK_VERSION",
+    "LaneRisk",
     "METRIC_FIELDS",
     "arc_unit_usd",
     "MIN_SIGMA_HOURS",
@@ -54,6 +56,19 @@ __all__ = [
 # until a fitted model replaces this analytic estimate.
 QUEUE_SIGMA_FRAC = 0.25
 MIN_SIGMA_HOURS = 0.5
+
+#: The risk model version of the analytic estimate (queue and transit as normals).
+ANALYTIC_RISK_VERSION = "analytic-normal-v1"
+
+
+class LaneRisk(Protocol):
+    """A learned late-risk estimate of every lane of an order (``router.risk.LaneRiskModel``)."""
+
+    version: str
+
+    def __call__(self, net: Network, view: StateView, ctx: OrderContext, lanes: LaneMetrics) -> np.ndarray:
+        """float[N*O] P(late) per lane, given the analytic lane metrics (features are built from them)."""
+        ...
 
 METRIC_FIELDS = (
     "leg_miles",
@@ -106,6 +121,16 @@ class LaneMetrics:
     risk: np.ndarray  # float[N*O] P(leg arrives after the promise) (flat)
     per_unit_usd: np.ndarray  # float[N*O] per_unit + per_unit_mile x miles (flat)
     n_options: int
+    risk_version: str = ANALYTIC_RISK_VERSION  # who estimated ``risk``
+    # why a learned model's estimate was not used (the analytic risk stands in); None when it was
+    risk_fallback: str | None = None
+
+    def risk_info(self) -> dict:
+        """``{"version", "fallback"?}``: the record's ``risk_model`` entry."""
+        out: dict = {"version": self.risk_version}
+        if self.risk_fallback is not None:
+            out["fallback"] = self.risk_fallback
+        return out
 
 
 
@@ -122,8 +147,28 @@ def destination_lanes(net: Network, miles: np.ndarray) -> tuple[np.ndarray, np.n
     return transit_days, per_unit
 
 
-def lane_metrics(net: Network, view: StateView, ctx: OrderContext) -> LaneMetrics:
-    """ETA, spread, late risk and per-unit rate of every lane, for this order and view."""
+def lane_metrics(net: Network, view: StateView, ctx: OrderContext, risk: LaneRisk | None = None) -> LaneMetrics:
+    """ETA, spread, late risk and per-unit rate of every lane, for this order and view.
+
+    With a learned ``risk`` model the late risk is the model's (its features read
+    the analytic numbers); if the model fails or returns something that is not a
+    probability per lane, the analytic risk stands and ``risk_fallback`` says why.
+    """
+    analytic = _analytic_lanes(net, view, ctx)
+    if risk is None:
+        return analytic
+    try:
+        learned = np.asarray(risk(net, view, ctx, analytic), dtype=float)
+        if learned.shape != analytic.risk.shape:
+            raise ValueError(f"returned shape {learned.shape}, expected {analytic.risk.shape}")
+        if not bool(((learned >= 0.0) & (learned <= 1.0)).all()):
+            raise ValueError("returned values outside [0, 1]")
+    except Exception as exc:  # noqa: BLE001 - a failing model must not stop routing: the analytic risk stands
+        return replace(analytic, risk_fallback=f"risk model {risk.version} failed: {type(exc).__name__}: {exc}")
+    return replace(analytic, risk=learned, risk_version=risk.version)
+
+
+def _analytic_lanes(net: Network, view: StateView, ctx: OrderContext) -> LaneMetrics:
     transit_days, per_unit = ctx.dest_lanes or destination_lanes(net, ctx.dist_miles)
     queue_h = view.queue_orders / view.throughput_per_hour
     ready = ctx.now_hour_utc + queue_h

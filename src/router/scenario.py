@@ -30,6 +30,8 @@ __all__ = [
     "Replenishment",
     "Scenario",
     "WeatherEvent",
+    "WorldSpec",
+    "CarrierWorld",
     "load_scenario",
     "parse_scenario",
 ]
@@ -140,6 +142,46 @@ class Replenishment(_Frozen):
     lead_time_hours: float = Field(default=0.0, ge=0.0, description="hours from a review to the receipt")
 
 
+class CarrierWorld(_Frozen):
+    """One carrier's hidden behaviour in the simulated world (see :class:`WorldSpec`)."""
+
+    exception_probability: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="share of parcels hit by an exception; None: the world's default"
+    )
+    daily_capacity_shipments: float = Field(
+        default=float("inf"), gt=0.0, description="parcels a day the carrier's network takes before transit stretches"
+    )
+
+
+class WorldSpec(_Frozen):
+    """What the simulated world does that the router's estimate does not know (the simulator only).
+
+    ``lane_bias_sd``: each (carrier service, origin node, destination region)
+    lane has a fixed transit factor, log-normal with mean 1 and this standard
+    deviation, drawn from ``seed`` (the scenario's ``seed`` when absent), never
+    from a simulation's seed: a lane's bias persists across runs and days.
+    ``exception_probability``: per parcel, the chance of an exception (a
+    mis-sort, a missed scan) that adds a delay drawn uniformly from
+    ``exception_delay_hours``; a carrier may override it in ``carriers``.
+    ``carriers.<id>.daily_capacity_shipments``: a carrier's transit on a UTC day
+    is multiplied by ``1 + max(0, shipped that day / capacity - 1)``.
+    """
+
+    seed: int | None = Field(default=None, description="seed of the lane biases; default: the scenario's seed")
+    lane_bias_sd: float = Field(default=0.15, ge=0.0, le=2.0)
+    exception_probability: float = Field(default=0.02, ge=0.0, le=1.0)
+    exception_delay_hours: tuple[float, float] = (24.0, 72.0)
+    carriers: dict[str, CarrierWorld] = Field(default_factory=dict)
+
+    @field_validator("exception_delay_hours")
+    @classmethod
+    def _delay_range(cls, v: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = v
+        if not (0.0 <= lo <= hi):
+            raise ValueError(f"exception_delay_hours must be [low, high] with 0 <= low <= high, got {list(v)}")
+        return v
+
+
 class ScenarioFile(_Frozen):
     """The YAML document, as written. :func:`parse_scenario` cross-checks references."""
 
@@ -159,6 +201,7 @@ class ScenarioFile(_Frozen):
     demand: DemandSpec = DemandSpec()
     disruptions: tuple[Disruption, ...] = ()
     replenishment: Replenishment | None = None
+    world: WorldSpec = WorldSpec()
     params: StrategyParams = StrategyParams()
     boundary: BoundaryParams = BoundaryParams()
 
@@ -186,6 +229,8 @@ class Scenario:
         self.disruptions = spec.disruptions
         self.params = spec.params
         self.boundary = spec.boundary
+        self.world = spec.world
+        self.world_seed = spec.seed if spec.world.seed is None else spec.world.seed
         self.node_index = {n.id: i for i, n in enumerate(spec.nodes)}
         self.sku_index = {s.id: i for i, s in enumerate(spec.skus)}
         self.region_index = {r.id: i for i, r in enumerate(spec.regions)}
@@ -256,6 +301,9 @@ def _check_references(spec: ScenarioFile) -> None:
                 raise ScenarioError(f"disruptions[{i}].carrier", f"unknown carrier {d.carrier!r}")
         if isinstance(d, WeatherEvent) and d.region not in regions:
             raise ScenarioError(f"disruptions[{i}].region", f"unknown region {d.region!r}")
+    for carrier in spec.world.carriers:
+        if carrier not in services:
+            raise ScenarioError(f"world.carriers.{carrier}", f"unknown carrier {carrier!r}")
     for i, e in enumerate(spec.params.excluded_nodes):
         if e not in nodes:
             raise ScenarioError(f"params.excluded_nodes[{i}]", f"unknown node {e!r}")

@@ -132,8 +132,8 @@ def late_risk_term(cs: CandidateSet, view: StateView, ctx: OrderContext, p: Stra
         values,
         w,
         values * w,
-        f"P(any leg arrives after the promise), normal spread of queue and transit; tier {ctx.tier} "
-        f"x{ctx.tier_multiplier:g}",
+        f"P(any leg arrives after the promise) = 1 - prod(1 - leg risk), leg risk from the record's risk_model; "
+        f"tier {ctx.tier} x{ctx.tier_multiplier:g}",
     )
 
 

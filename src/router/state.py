@@ -162,6 +162,8 @@ def view_hash(
     lane_left: np.ndarray,
     weather_node: np.ndarray,
     stock_price: np.ndarray | None = None,
+    shipped_today: np.ndarray | None = None,
+    closure_ahead_h: np.ndarray | None = None,
 ) -> str:
     """blake2b (128 bit) of every number and reason a decision reads.
 
@@ -188,10 +190,12 @@ def view_hash(
         h.update(str(a.shape).encode())
         h.update(a.tobytes())
     h.update("\x1f".join(closed_reason).encode())
-    if stock_price is not None:
-        a = np.ascontiguousarray(stock_price, dtype=np.float64)
-        h.update(b"stock_price" + str(a.shape).encode())
-        h.update(a.tobytes())
+    # Fields added later are hashed only when present, so older records' views hash as they did.
+    for name, extra in (("stock_price", stock_price), ("shipped_today", shipped_today), ("closure_ahead_h", closure_ahead_h)):
+        if extra is not None:
+            a = np.ascontiguousarray(extra, dtype=np.float64)
+            h.update(name.encode() + str(a.shape).encode())
+            h.update(a.tobytes())
     return h.hexdigest()
 
 
@@ -214,6 +218,12 @@ class StateView:
     # float[N, K] USD per unit of the order's SKUs (see StockPrices); None when no
     # price is set anywhere, which scores exactly like all zeros
     stock_price: np.ndarray | None = None
+    # float[O] shipments routed today per carrier option, summed over nodes (the
+    # carriers' volume so far today, a delay-risk feature); None in older records
+    shipped_today: np.ndarray | None = None
+    # float[N] hours from the decision to the start of the node's next scheduled
+    # closure (0: closed now, inf: none scheduled); None in older records
+    closure_ahead_h: np.ndarray | None = None
     # The hash a stored record carried (from_json); None for a fresh view, whose
     # hash is computed on first use (see state_hash).
     stored_hash: str | None = None
@@ -241,6 +251,8 @@ class StateView:
             self.lane_left,
             self.weather_node,
             self.stock_price,
+            self.shipped_today,
+            self.closure_ahead_h,
         )
 
     def to_json(self) -> dict:
@@ -264,6 +276,11 @@ class StateView:
         }
         if self.stock_price is not None:  # absent when unpriced: older records read the same
             out["stock_price"] = self.stock_price.tolist()
+        if self.shipped_today is not None:
+            out["shipped_today"] = self.shipped_today.tolist()
+        if self.closure_ahead_h is not None:
+            # JSON has no infinity: -1 stands for "no closure scheduled"
+            out["closure_ahead_h"] = np.where(np.isinf(self.closure_ahead_h), -1.0, self.closure_ahead_h).tolist()
         return out
 
     @classmethod
@@ -282,6 +299,12 @@ class StateView:
             stock_price=None
             if data.get("stock_price") is None
             else np.asarray(data["stock_price"], dtype=float).reshape(len(data["queue_orders"]), -1),
+            shipped_today=None if data.get("shipped_today") is None else np.asarray(data["shipped_today"], dtype=float),
+            closure_ahead_h=None
+            if data.get("closure_ahead_h") is None
+            else np.where(
+                np.asarray(data["closure_ahead_h"], dtype=float) < 0, np.inf, np.asarray(data["closure_ahead_h"], dtype=float)
+            ),
         )
 
 
@@ -328,6 +351,13 @@ class LiveState:
         self.slow_sched = np.ones((n, o))
         self.weather_sched = np.zeros(r)
         self.clock_hours = 0.0
+        # scheduled closures per node, sorted (for closure_ahead)
+        windows: dict[int, list[tuple[float, float]]] = {}
+        for d in scenario.disruptions if scenario is not None else ():
+            if isinstance(d, NodeClosure):
+                windows.setdefault(self._node_index[d.node], []).append((float(d.start_hour), float(d.end_hour)))
+        self._closure_windows = [(i, sorted(w)) for i, w in sorted(windows.items())]
+        self._no_closures = np.full(n, np.inf)
         self.version = 0
         self._open_reasons = ("",) * n  # the closed_reason of a view when no node is closed
         self._hash: str | None = None
@@ -387,10 +417,12 @@ class LiveState:
         self.version += 1
 
     # ------------------------------------------------------------------- views
-    def view(self, sku_idx: np.ndarray) -> StateView:
+    def view(self, sku_idx: np.ndarray, at_hours: float | None = None) -> StateView:
         """Copy the slice a decision needs: all nodes and lanes, the order's SKUs only.
 
-        ``state_hash`` is :func:`view_hash` of the copied slice.
+        ``at_hours`` (hours since the scenario start: the decision time) fills
+        ``closure_ahead_h`` from the scenario's scheduled closures; without it the
+        view leaves that field out. ``state_hash`` is :func:`view_hash` of the copied slice.
         """
         net = self.network
         with self.lock:
@@ -412,6 +444,7 @@ class LiveState:
             weather_node = np.asarray(wn, dtype=float)
             price = self.stock_price_usd[:, sku_idx] if self._priced else None
             version = self.version
+            shipped_today = self.lane_used.sum(axis=0)
         return StateView(
             avail=avail,
             queue_orders=queue,
@@ -423,7 +456,23 @@ class LiveState:
             weather_node=weather_node,
             version=version,
             stock_price=price,
+            shipped_today=shipped_today,
+            closure_ahead_h=None if at_hours is None else self.closure_ahead(at_hours),
         )
+
+    def closure_ahead(self, at_hours: float) -> np.ndarray:
+        """float[N]: hours from ``at_hours`` to the start of each node's next scheduled closure.
+
+        0 while a scheduled closure is on, inf when none is scheduled later. Closure
+        windows are in the scenario, known in advance, so this is point-in-time.
+        """
+        out = self._no_closures.copy()
+        for n, windows in self._closure_windows:
+            for start, end in windows:
+                if end > at_hours:
+                    out[n] = max(0.0, start - at_hours)
+                    break
+        return out
 
     def weather_at_region(self, region: int) -> float:
         if region < 0:

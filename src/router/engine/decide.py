@@ -20,6 +20,7 @@ import numpy as np
 from router.candidates import CandidateSet, empty_set
 from router.context import OrderContext
 from router.errors import RouterError, StageError
+from router.legs import LaneRisk
 from router.network import Network
 from router.params import StrategyParams
 from router.scoring import Scores
@@ -75,6 +76,7 @@ def decide(
     seed: int = 0,
     explain: bool = True,
     compiled_splits: bool = True,
+    risk: LaneRisk | None = None,
 ) -> Ranked:
     """Rank the order's candidates with ``strategy``, falling back along its chain on any failure.
 
@@ -90,7 +92,7 @@ def decide(
         try:
             if shared is None:
                 shared = scored_candidates(
-                    net, view, ctx, params, skus, seed=seed, explain=explain, compiled_splits=compiled_splits
+                    net, view, ctx, params, skus, seed=seed, explain=explain, compiled_splits=compiled_splits, risk=risk
                 )
             cs, scores = shared
             if len(cs) == 0:  # no plan exists: not a failure, every strategy would say the same

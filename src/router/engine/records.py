@@ -22,13 +22,14 @@ from router.engine.decide import LAST_RESORT, Ranked
 from router.network import Network
 from router.params import StrategyParams
 from router.rationale import build_rationale, factors_for, round6, round_np
+from router.legs import ANALYTIC_RISK_VERSION
 from router.state import StateView
 from router.strategies import StrategySet
 
 __all__ = ["RECORD_SCHEMA", "RISK_MODEL_VERSION", "RecordBuilder", "plan_from_dict"]
 
 RECORD_SCHEMA = "decision.v1"
-RISK_MODEL_VERSION = "analytic-normal-v1"
+RISK_MODEL_VERSION = ANALYTIC_RISK_VERSION
 
 
 def plan_from_dict(d: dict) -> Plan:
@@ -214,7 +215,7 @@ class RecordBuilder:
                 "params": params_json,
             },
             "state": {"version": view.version, "hash": view.state_hash},
-            "risk_model": {"version": RISK_MODEL_VERSION},
+            "risk_model": out.cs.risk_model or {"version": RISK_MODEL_VERSION},
             "code_version": router.__version__,
             "seed": self.seed,
             "order": order.model_dump(mode="json"),

@@ -412,7 +412,7 @@ class Router:
         try:
             ctx = self.contexts.build(order, now, self.state.weather_at_region)
             stage = "view"
-            view = self.state.view(ctx.sku_idx)
+            view = self.state.view(ctx.sku_idx, (now - self.scenario.start).total_seconds() / 3600.0)
             stage = "decide"
             out = self.decide(view, ctx, strategy, explain=explain)
             if self.options.check_plans and len(out.ranking):

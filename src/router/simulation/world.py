@@ -29,16 +29,34 @@ Transit
     congestion and any ``lane_slowdown`` factor x (1 + weather severity at the
     origin node's region + at the destination region), all as active at the
     departure time, x a log-normal noise of mean 1 and coefficient of variation
-    ``sigma_frac`` (``s^2 = ln(1 + sigma_frac^2)``). With no disruption the
-    router's ETA is therefore an unbiased estimate of the true transit time; the
-    noise is log-normal rather than the TransitModel's normal so that a time is
-    never negative.
+    ``sigma_frac`` (``s^2 = ln(1 + sigma_frac^2)``), the noise log-normal
+    rather than the TransitModel's normal so that a time is never negative;
+    then x the lane's bias x the carrier's volume stretch, plus any exception
+    delay (below).
+What the router's estimate does not know (the scenario's ``world:`` section)
+    Real carriers' on-time rates differ by carrier, lane and season, and a few
+    parcels hit exceptions; the router's ETA formula knows none of it, so a
+    model trained on outcomes has something to learn.
+
+    * **Lane bias**: each (carrier service ``o``, origin node ``n``,
+      destination region ``r``) has a fixed factor, log-normal with mean 1 and
+      standard deviation ``lane_bias_sd`` (default 0.15; ``s^2 = ln(1 + sd^2)``),
+      drawn as ``f(world_seed, "lane_bias", o, n, r)`` from the scenario's own
+      world seed, not the simulation's seed: it is the same in every run and on
+      every day, as a real lane's performance is.
+    * **Exceptions**: a parcel is hit with the probability of its carrier
+      (default 2 %) and then delayed by ``U(24, 72)`` hours
+      (``exception_delay_hours``), drawn per parcel from the simulation seed.
+    * **Carrier volume stretch**: a carrier's transit on a UTC day (of the
+      departure) is multiplied by ``1 + max(0, departures of that carrier that
+      day / its daily_capacity_shipments - 1)`` (unlimited by default: 1).
 
 Common random numbers
 ---------------------
 Every draw is a pure function of ``(seed, what, key)`` (:mod:`router.simulation.crn`):
 the transit noise of order ``i`` on lane (node ``n``, option ``o``) is
-``f(seed, "transit", i, n, o)`` and the pick-rate factor of node ``n`` on UTC
+``f(seed, "transit", i, n, o)``, its exception draws ``f(seed, "exception", i, n, o)``
+(lanes 0 and 1: hit or not, then the delay), and the pick-rate factor of node ``n`` on UTC
 day ``d`` is ``f(seed, "pick", n, d)``. The arrivals are
 :func:`router.demand.generate_orders` with the same seed. Two strategies that
 send order ``i`` down the same lane see the same transit draw, and every
@@ -108,6 +126,9 @@ class LegRecords:
     transit_hours: np.ndarray  # float[L]
     transit_noise: np.ndarray  # float[L] the log-normal factor drawn for the leg
     delivered_hours: np.ndarray  # float[L]
+    lane_bias: np.ndarray | None = None  # float[L] the lane's fixed factor
+    exception_hours: np.ndarray | None = None  # float[L] delay added by an exception (0: none)
+    volume_stretch: np.ndarray | None = None  # float[L] the carrier's volume factor on the departure day
 
 
 class World:
@@ -149,6 +170,18 @@ class World:
         for cl in self._closures:
             cl.sort()
         self._rates: dict[int, list[float]] = {}
+        world = scenario.world
+        carriers = list(scenario.carrier_index)
+        self._option_carrier_idx = np.array([scenario.carrier_index[c] for c in network.option_carrier], dtype=np.int64)
+        p_car = [
+            world.carriers[c].exception_probability
+            if c in world.carriers and world.carriers[c].exception_probability is not None
+            else world.exception_probability
+            for c in carriers
+        ]
+        cap_car = [world.carriers[c].daily_capacity_shipments if c in world.carriers else math.inf for c in carriers]
+        self._exception_probability = np.asarray(p_car, dtype=float)[self._option_carrier_idx]
+        self._carrier_capacity = np.asarray(cap_car, dtype=float)[self._option_carrier_idx]
         self.free_at = [0.0] * n_nodes
         self.busy_hours = [0.0] * n_nodes
         # Pick completions of all nodes in one heap of (done, leg id, node): advancing
@@ -406,7 +439,10 @@ class World:
         s2 = np.log1p(net.transit_sigma_frac[o] ** 2)
         z = crn.normal(crn.key_words(self.seed, "transit", order, n, o)) if len(order) else np.zeros(0)
         noise = np.exp(np.sqrt(s2) * z - 0.5 * s2)
-        transit = mean_h * congestion * (1.0 + weather) * noise
+        bias = self.lane_bias(n, o, np.maximum(dest_region[order], 0))
+        stretch = self._volume_stretch(o, dep)
+        exception = self._exceptions(order, n, o)
+        transit = mean_h * congestion * (1.0 + weather) * noise * bias * stretch + exception
         return LegRecords(
             order=order,
             node=n,
@@ -419,7 +455,43 @@ class World:
             transit_hours=transit,
             transit_noise=noise,
             delivered_hours=dep + transit,
+            lane_bias=bias,
+            exception_hours=exception,
+            volume_stretch=stretch,
         )
+
+    def lane_bias(self, n: np.ndarray, o: np.ndarray, region: np.ndarray) -> np.ndarray:
+        """The fixed transit factor of lanes (option ``o``, node ``n``, destination region), from the world seed."""
+        sd = self.scenario.world.lane_bias_sd
+        if sd == 0.0 or len(n) == 0:
+            return np.ones(len(n))
+        s2 = math.log1p(sd * sd)
+        z = crn.normal(crn.key_words(self.scenario.world_seed, "lane_bias", o, n, region))
+        return np.exp(math.sqrt(s2) * z - 0.5 * s2)
+
+    def _exceptions(self, order: np.ndarray, n: np.ndarray, o: np.ndarray) -> np.ndarray:
+        """Hours of exception delay per leg: U(low, high) with the carrier's probability, else 0."""
+        if len(order) == 0:
+            return np.zeros(0)
+        p_opt = self._exception_probability[o]
+        words = crn.key_words(self.seed, "exception", order, n, o)
+        hit = crn.uniform(words, 0) < p_opt
+        lo, hi = self.scenario.world.exception_delay_hours
+        return np.where(hit, lo + (hi - lo) * crn.uniform(words, 1), 0.0)
+
+    def _volume_stretch(self, o: np.ndarray, dep: np.ndarray) -> np.ndarray:
+        """1 + max(0, departures of the carrier that UTC day / its daily capacity - 1), per leg."""
+        cap_opt = self._carrier_capacity[o]
+        stretch = np.ones(len(o))
+        limited = np.isfinite(cap_opt)
+        if not limited.any():
+            return stretch
+        carrier = self._option_carrier_idx[o]
+        day = np.floor((dep + self.start_offset_hours) / HOURS_PER_DAY).astype(np.int64)
+        key = carrier * (1 << 32) + (day - day.min())
+        _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+        shipped = counts[inverse].astype(float)
+        return np.where(limited, 1.0 + np.maximum(0.0, shipped / cap_opt - 1.0), 1.0)
 
     def _slowdown(self, n: np.ndarray, o: np.ndarray, dep: np.ndarray) -> np.ndarray:
         """Lane slowdown factor active at each departure (the largest of overlapping ones, as LiveState)."""

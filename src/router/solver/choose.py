@@ -23,7 +23,7 @@ import numpy as np
 from router.candidates import CandidateSet, concat_all, from_units, single_candidates
 from router.context import OrderContext
 from router.errors import StageError
-from router.legs import arc_unit_usd, lane_metrics
+from router.legs import LaneRisk, arc_unit_usd, lane_metrics
 from router.network import Network
 from router.params import StrategyParams
 from router.rules import line_feasibility, node_exclusions, open_nodes, stock_shortfall, usable_options
@@ -100,12 +100,13 @@ def single_node_candidates(
     net: Network, view: StateView, ctx: OrderContext, params: StrategyParams, skus: tuple[str, ...]
 ) -> tuple[CandidateSet, Scores]:
     """Single-node plans only, scored: the engine's last resort when the full pipeline failed."""
-    cs, scores, _ = _singles(net, view, ctx, params, skus, explain=False)
+    cs, scores, (_, _, lanes, _) = _singles(net, view, ctx, params, skus, explain=False)
     cs.solver = {"name": "single-node"}
+    cs.risk_model = lanes.risk_info()
     return cs, scores
 
 
-def _singles(net, view, ctx, params, skus, *, explain: bool):
+def _singles(net, view, ctx, params, skus, *, explain: bool, risk: LaneRisk | None = None):
     """The stages every plan starts from: rules, leg physics, single-node plans and their scores.
 
     Returns (candidates, scores, (usable, line_ok, lanes, excluded)) for the split search.
@@ -115,7 +116,7 @@ def _singles(net, view, ctx, params, skus, *, explain: bool):
         node_ok, excluded = node_exclusions(net, view, ctx, params, usable, skus, detail=explain)
         line_ok = line_feasibility(view, ctx, params, node_ok)
     with stage("legs"):
-        lanes = lane_metrics(net, view, ctx)
+        lanes = lane_metrics(net, view, ctx, risk)
     with stage("candidates"):
         cs = single_candidates(net, view, ctx, usable, line_ok, excluded, lanes)
     with stage("scoring"):
@@ -133,6 +134,7 @@ def scored_candidates(
     seed: int = 0,
     explain: bool = True,
     compiled_splits: bool = True,
+    risk: LaneRisk | None = None,
 ) -> tuple[CandidateSet, Scores]:
     """All candidates of the order worth ranking, with every score term; may be empty.
 
@@ -158,7 +160,7 @@ def scored_candidates(
     StageError
         A stage failed; ``stage`` names it and ``cause`` is the original error.
     """
-    cs, scores, (usable, line_ok, lanes, excluded) = _singles(net, view, ctx, params, skus, explain=explain)
+    cs, scores, (usable, line_ok, lanes, excluded) = _singles(net, view, ctx, params, skus, explain=explain, risk=risk)
     info: dict = {"name": "array-enumeration"}
     max_legs = min(params.max_splits, len(ctx.qty))
     if max_legs >= 2:
@@ -167,7 +169,8 @@ def scored_candidates(
         )
     cs.solver = info
     if len(cs) == 0:
-        cs, scores = _split_solver(net, view, ctx, params, skus, excluded, cs, scores, seed)
+        cs, scores = _split_solver(net, view, ctx, params, skus, excluded, cs, scores, seed, lanes)
+    cs.risk_model = lanes.risk_info()
     return cs, scores
 
 
@@ -218,7 +221,7 @@ def _with_splits(net, view, ctx, params, usable, line_ok, lanes, excluded, cs, s
     return cs, scores, info
 
 
-def _split_solver(net, view, ctx, params, skus, excluded, cs, scores, seed):
+def _split_solver(net, view, ctx, params, skus, excluded, cs, scores, seed, lanes):
     """The exact split MIP, when no enumerated plan covers the order (stage "split_solver")."""
     with stage("split_solver"):
         node_open = open_nodes(net, view, params)
@@ -250,7 +253,7 @@ def _split_solver(net, view, ctx, params, skus, excluded, cs, scores, seed):
                 info["error"] = error
                 excluded = [*excluded, {"node": "*", "rule": "split_solver", "detail": f"split solver: {error}"}]
             if sol is not None:
-                extra = from_units(arc_node, arc_opt, sol.units, net, view, ctx)
+                extra = from_units(arc_node, arc_opt, sol.units, net, view, ctx, lanes)
                 extra.excluded = excluded
                 cs = extra
                 with stage("scoring"):

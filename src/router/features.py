@@ -1,0 +1,165 @@
+"""Delay-risk features: one row per (node, carrier option) lane of an order, at decision time.
+
+:func:`lane_features` is the one function that builds them, for training and
+for inference alike. It reads only what a decision read: the network, the
+state view and the order context (both stored in every full decision record),
+and the analytic lane metrics computed from them (:func:`router.legs.lane_metrics`).
+Rebuilding a record's view and context from the ledger therefore rebuilds the
+rows the router scored, bit for bit, and no row can use anything that happened
+after its decision (point-in-time by construction).
+
+Rows are in the lanes' flat order ``node * O + option``, like every array of
+:class:`~router.legs.LaneMetrics`. Category columns hold integer codes (node,
+destination region, carrier, service index in the network); a model treats
+them as categories, not numbers. :data:`FEATURES` lists every column with its
+kind; the model card stores that list and a loader refuses a model whose list
+differs.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from router.context import OrderContext
+from router.legs import LaneMetrics
+from router.network import Network
+from router.state import StateView
+
+__all__ = [
+    "CATEGORICAL",
+    "FEATURES",
+    "FEATURE_LABELS",
+    "LANE_LEFT_CAP",
+    "feature_names",
+    "lane_features",
+    "lane_identity",
+]
+
+# (name, kind): "float" a number, "category" an integer code.
+FEATURES: tuple[tuple[str, str], ...] = (
+    ("eta_h", "float"),  # analytic ETA: queue + cut-off wait + transit x congestion x weather
+    ("sigma_h", "float"),  # analytic spread of the ETA
+    ("analytic_risk", "float"),  # the analytic estimate, P(normal arrival > promise)
+    ("slack_h", "float"),  # promise - analytic ETA
+    ("promise_h", "float"),  # hours from the decision to the promise
+    ("queue_h", "float"),  # pick queue / throughput at the node
+    ("load_ratio", "float"),  # queue / a day's pick capacity
+    ("lane_left", "float"),  # shipments the lane still takes today (capped, see LANE_LEFT_CAP)
+    ("cutoff_wait_h", "float"),  # hours from the end of the queue to the next cut-off
+    ("congestion", "float"),  # lane transit multiplier (base x live x scheduled)
+    ("weather_origin", "float"),  # weather severity at the node's region
+    ("weather_dest", "float"),  # weather severity at the destination region
+    ("closure_in_window", "float"),  # 1 when a scheduled closure of the node starts before the promise
+    ("distance_miles", "float"),
+    ("units", "float"),  # units of the whole order
+    ("tier_multiplier", "float"),  # the customer tier's lateness multiplier
+    ("hour_utc", "float"),
+    ("weekday", "float"),
+    ("carrier_volume_today", "float"),  # shipments routed today with the lane's carrier, all nodes
+    ("node", "category"),
+    ("dest_region", "category"),
+    ("carrier", "category"),
+    ("service", "category"),
+)
+
+#: Column indices of the category features.
+CATEGORICAL: tuple[int, ...] = tuple(i for i, (_, kind) in enumerate(FEATURES) if kind == "category")
+
+#: Words for each feature in a rationale sentence.
+FEATURE_LABELS: dict[str, str] = {
+    "eta_h": "ETA",
+    "sigma_h": "ETA spread",
+    "analytic_risk": "analytic risk",
+    "slack_h": "slack to promise",
+    "promise_h": "hours to promise",
+    "queue_h": "pick queue",
+    "load_ratio": "node load",
+    "lane_left": "lane capacity left",
+    "cutoff_wait_h": "wait for cut-off",
+    "congestion": "congestion",
+    "weather_origin": "weather at origin",
+    "weather_dest": "weather at destination",
+    "closure_in_window": "closure before promise",
+    "distance_miles": "distance",
+    "units": "units",
+    "tier_multiplier": "tier",
+    "hour_utc": "hour",
+    "weekday": "weekday",
+    "carrier_volume_today": "carrier volume today",
+    "node": "origin",
+    "dest_region": "destination",
+    "carrier": "carrier",
+    "service": "service",
+}
+
+# Unlimited lanes are stored as this many shipments left: a finite number that a
+# linear baseline can scale, and far above any daily lane limit in the scenarios.
+LANE_LEFT_CAP = 1000.0
+
+
+def feature_names() -> tuple[str, ...]:
+    return tuple(name for name, _ in FEATURES)
+
+
+@lru_cache(maxsize=16)
+def _codes(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(carrier code per option, service code per option, carrier index matrix [C, O]) of a network."""
+    carriers = sorted(set(net.option_carrier))
+    services = sorted(set(net.option_service))
+    car = np.array([carriers.index(c) for c in net.option_carrier], dtype=float)
+    svc = np.array([services.index(s) for s in net.option_service], dtype=float)
+    same = (car[:, None] == car[None, :]).astype(float)  # [O, O]: options of one carrier
+    for a in (car, svc, same):
+        a.setflags(write=False)
+    return car, svc, same
+
+
+def lane_features(net: Network, view: StateView, ctx: OrderContext, lanes: LaneMetrics) -> np.ndarray:
+    """float64[N * O, F]: the features of every lane of this order (columns as :data:`FEATURES`).
+
+    A view without ``shipped_today`` or ``closure_ahead_h`` (a record older than
+    these fields) gives NaN in those columns, which a tree model reads as missing.
+    """
+    n_nodes, n_opt = net.n_nodes, net.n_options
+    x = np.empty((n_nodes, n_opt, len(FEATURES)))
+    queue_h = lanes.queue_h
+    eta = lanes.eta.reshape(n_nodes, n_opt)
+    x[:, :, 0] = eta
+    x[:, :, 1] = lanes.sigma.reshape(n_nodes, n_opt)
+    x[:, :, 2] = lanes.risk.reshape(n_nodes, n_opt)
+    x[:, :, 3] = ctx.promise_hours - eta
+    x[:, :, 4] = ctx.promise_hours
+    x[:, :, 5] = queue_h[:, None]
+    x[:, :, 6] = (view.queue_orders / (view.throughput_per_hour * 24.0))[:, None]
+    x[:, :, 7] = np.minimum(view.lane_left, LANE_LEFT_CAP)
+    x[:, :, 8] = np.mod(net.cutoff_hour_utc - (ctx.now_hour_utc + queue_h), 24.0)[:, None]
+    x[:, :, 9] = view.congestion
+    x[:, :, 10] = view.weather_node[:, None]
+    x[:, :, 11] = ctx.dest_weather
+    if view.closure_ahead_h is None:
+        x[:, :, 12] = np.nan
+    else:
+        x[:, :, 12] = (view.closure_ahead_h < ctx.promise_hours)[:, None]
+    x[:, :, 13] = ctx.dist_miles[:, None]
+    x[:, :, 14] = float(ctx.qty.sum())
+    x[:, :, 15] = ctx.tier_multiplier
+    x[:, :, 16] = ctx.now_hour_utc
+    x[:, :, 17] = ctx.weekday
+    car, svc, same = _codes(net)
+    if view.shipped_today is None:
+        x[:, :, 18] = np.nan
+    else:
+        x[:, :, 18] = (same @ view.shipped_today)[None, :]
+    x[:, :, 19] = np.arange(n_nodes, dtype=float)[:, None]
+    x[:, :, 20] = ctx.dest_region
+    x[:, :, 21] = car[None, :]
+    x[:, :, 22] = svc[None, :]
+    return x.reshape(n_nodes * n_opt, len(FEATURES))
+
+
+def lane_identity(net: Network, node: int, option: int, region_ids: tuple[str, ...], dest_region: int) -> str:
+    """Words for a lane: ``fedex 2day WH-ATL to atlanta-ga``."""
+    dest = region_ids[dest_region] if 0 <= dest_region < len(region_ids) else "?"
+    return f"{net.option_carrier[option]} {net.option_service[option]} {net.node_ids[node]} to {dest}"

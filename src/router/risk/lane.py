@@ -1,0 +1,170 @@
+"""The learned delay risk as the router uses it: every lane of an order scored in one compiled call.
+
+:class:`LaneRiskModel` implements :class:`router.legs.LaneRisk`: given the
+analytic lane metrics of one order it builds the features
+(:func:`router.features.lane_features`) and evaluates the compiled trees
+(:class:`router.risk.compiled.CompiledRisk`) on all lanes at once. It also
+explains a lane's probability feature by feature (path attribution that adds up
+to the model's output).
+
+The feature domain (node, region, carrier and service codes) belongs to one
+network: a model is loaded only for a network whose ids match the card's
+(:func:`network_domain`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from router.context import OrderContext
+from router.errors import ModelLoadError
+from router.features import FEATURE_LABELS, FEATURES, lane_features
+from router.legs import LaneMetrics
+from router.network import Network
+from router.state import StateView
+
+__all__ = ["LaneRiskModel", "UnavailableRisk", "network_domain"]
+
+
+def network_domain(net: Network) -> dict:
+    """The ids behind the category codes of :data:`~router.features.FEATURES` (stored in the model card)."""
+    return {
+        "nodes": list(net.node_ids),
+        "regions": list(net.region_ids),
+        "carriers": sorted(set(net.option_carrier)),
+        "services": sorted(set(net.option_service)),
+    }
+
+
+@dataclass(frozen=True)
+class Contribution:
+    feature: str
+    value: float  # the feature's value for the lane
+    contribution: float  # its share of the probability (sums with the others to p - base)
+
+
+class LaneRiskModel:
+    """A loaded delay-risk model version, callable as a :class:`router.legs.LaneRisk`.
+
+    Parameters
+    ----------
+    compiled : CompiledRisk
+        The fitted trees and calibration as arrays.
+    version : str
+        Recorded in every decision's ``risk_model.version``.
+    card : dict, optional
+        The model card (features, training data, metrics).
+    model : DelayRiskModel, optional
+        The scikit-learn estimator the arrays were compiled from.
+    """
+
+    def __init__(self, compiled, version: str, card: dict | None = None, model=None) -> None:
+        self.compiled = compiled
+        self.version = version
+        self.card = card or {}
+        self.model = model
+
+    def __repr__(self) -> str:
+        return f"LaneRiskModel({self.version!r})"
+
+    @classmethod
+    def load(cls, directory: str | Path, network: Network | None = None) -> LaneRiskModel:
+        """Load ``models/delay_risk/<version>/``; refuses a model whose features or network differ.
+
+        Raises :class:`~router.errors.ModelLoadError` with one sentence naming what differs.
+        """
+        from router.risk.store import load_model
+
+        directory = Path(directory)
+        model, card = load_model(directory, features=FEATURES)
+        if network is not None:
+            want = network_domain(network)
+            have = card.get("network_domain")
+            if have != want:
+                raise ModelLoadError(
+                    f"delay-risk model {directory.name} was trained on another network "
+                    f"(its nodes, regions, carriers or services differ from scenario's); "
+                    f"train one for this network with `router train-risk`"
+                )
+        return cls(model.compile(), str(card.get("version", directory.name)), card, model)
+
+    def features(self, net: Network, view: StateView, ctx: OrderContext, lanes: LaneMetrics) -> np.ndarray:
+        return lane_features(net, view, ctx, lanes)
+
+    def __call__(self, net: Network, view: StateView, ctx: OrderContext, lanes: LaneMetrics) -> np.ndarray:
+        return self.compiled.predict(lane_features(net, view, ctx, lanes))
+
+    def explain(
+        self, net: Network, view: StateView, ctx: OrderContext, lanes: LaneMetrics, flat: np.ndarray
+    ) -> list[dict]:
+        """Per lane in ``flat`` (``node * O + option``): P(late), the base rate and every feature's contribution.
+
+        The contributions add up to ``p - base`` (path attribution through the
+        trees, mapped through the calibration; see
+        :meth:`router.risk.compiled.CompiledRisk.contributions`).
+        """
+        x = lane_features(net, view, ctx, lanes)[flat]
+        p = self.compiled.predict(x)
+        base, contrib = self.compiled.contributions(x)
+        names = [name for name, _ in FEATURES]
+        out = []
+        for i, lane in enumerate(np.asarray(flat).tolist()):
+            out.append(
+                {
+                    "lane": int(lane),
+                    "p": float(p[i]),
+                    "base": float(base[i]),
+                    "contributions": {names[j]: float(contrib[i, j]) for j in range(len(names))},
+                    "values": {names[j]: float(x[i, j]) for j in range(len(names))},
+                }
+            )
+        return out
+
+
+class UnavailableRisk:
+    """Stands in for a configured model that could not be loaded: every call fails, so the
+    analytic risk is used and each record's ``risk_model.fallback`` says why."""
+
+    def __init__(self, version: str, reason: str) -> None:
+        self.version = version
+        self.reason = reason
+
+    def __call__(self, net, view, ctx, lanes) -> np.ndarray:
+        raise ModelLoadError(self.reason)
+
+
+def top_contributions(explained: dict, net: Network, region_ids: tuple[str, ...], k: int = 2) -> list[tuple[str, float]]:
+    """The ``k`` largest contributions in words, the lane's identity features taken together.
+
+    Node, destination region, carrier and service together name the lane, and
+    what the model learned about a lane (its bias) is spread over them, so they
+    are summed into one "lane ..." contribution.
+    """
+    contrib = dict(explained["contributions"])
+    values = explained["values"]
+    identity = ("node", "dest_region", "carrier", "service")
+    lane_c = sum(contrib.pop(name) for name in identity)
+    n, o = divmod(explained["lane"], net.n_options)
+    region = int(values["dest_region"])
+    dest = region_ids[region] if 0 <= region < len(region_ids) else "?"
+    items = [(f"lane {net.option_carrier[o]} {net.option_service[o]} to {dest}", lane_c)]
+    for name, c in contrib.items():
+        items.append((_describe(name, values[name]), c))
+    items.sort(key=lambda t: -abs(t[1]))
+    return items[:k]
+
+
+def _describe(name: str, value: float) -> str:
+    label = FEATURE_LABELS.get(name, name)
+    if name.endswith("_h"):
+        return f"{label} {value:.0f} h"
+    if name in ("load_ratio", "analytic_risk"):
+        return f"{label} {value:.2f}"
+    if name == "closure_in_window":
+        return label if value >= 0.5 else f"no {label}"
+    if name == "distance_miles":
+        return f"{label} {value:.0f} mi"
+    return f"{label} {value:g}"
