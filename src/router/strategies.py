@@ -19,6 +19,8 @@ from router.context import OrderContext
 from router.scoring import Scores
 
 __all__ = [
+    "RANDOM",
+    "RandomStrategy",
     "CheapestStrategy",
     "NearestStrategy",
     "OptimizerStrategy",
@@ -106,6 +108,28 @@ class OptimizerStrategy:
 
     def rank(self, cs: CandidateSet, scores: Scores, ctx: OrderContext) -> np.ndarray:
         return np.argsort(scores.total, kind="stable")
+
+
+#: The name of :class:`RandomStrategy`.
+RANDOM = "explore_random"
+
+
+class RandomStrategy:
+    """Exploration: a random feasible candidate first (simulations that collect delay-risk training rows).
+
+    Deterministic in its seed and the sequence of calls, as every draw of a
+    simulation is. Never a production strategy: it ignores cost and promise.
+    """
+
+    name = RANDOM
+    version = "1"
+    rule = "a random feasible candidate (exploration for delay-risk training)"
+
+    def __init__(self, seed: int) -> None:
+        self._rng = np.random.default_rng([int(seed), 0x5EED])
+
+    def rank(self, cs: CandidateSet, scores: Scores, ctx: OrderContext) -> np.ndarray:
+        return self._rng.permutation(len(cs))
 
 
 class StrategySet:

@@ -92,7 +92,9 @@ def replay_record(router: Router, rec: dict, *, strategy: str | None = None) -> 
     ctx = context_from_json(inputs["context"])
     params = StrategyParams.model_validate(rec["strategy"]["params"])
     name = strategy or rec["strategy"]["requested"]
-    out = router.decide(view, ctx, name, params=params, seed=int(rec["seed"]))
+    # the risk model version the decision was scored with (ReplayError when it is gone)
+    risk = router.risk_for_record(rec)
+    out = router.decide(view, ctx, name, params=params, seed=int(rec["seed"]), risk=risk)
     if len(out.ranking):
         c = int(out.ranking[0])
         plan = router.records.plan_dict(out, ctx, c)

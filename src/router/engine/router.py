@@ -41,11 +41,13 @@ from router.context import ContextBuilder, OrderContext, context_from_json
 from router.domain import Destination, Order, Plan, check_created_at
 from router.engine.decide import Ranked, decide
 from router.engine.records import RISK_MODEL_VERSION, RecordBuilder, plan_from_dict
+from router.legs import LaneRisk
 from router.errors import (
     InvalidOrderError,
     InvalidPlanError,
     LedgerError,
     ReservationConflict,
+    ReplayError,
     RouterError,
     UnknownStrategyError,
     pydantic_field_error,
@@ -170,6 +172,13 @@ class Router:
         the scenario's name. Every router (in any process) on the same ledger and
         pool shares one stock: the ledger refuses a reservation that another
         took first. A simulation uses a pool of its own.
+    risk_model : "champion", a model folder, a LaneRisk, or None
+        Who estimates each lane's late risk. ``"champion"`` (the default) loads this
+        network's champion from ``models/delay_risk`` (:mod:`router.risk.champion`),
+        or uses the analytic estimate when none was trained for the network; a
+        folder loads that version; None always uses the analytic estimate. A model
+        that cannot be loaded or fails leaves the analytic risk in its place, and
+        every record's ``risk_model.fallback`` says why.
     """
 
     def __init__(
@@ -184,6 +193,7 @@ class Router:
         clock: Callable[[], datetime] | None = None,
         options: RouterOptions | None = None,
         stock_pool: str | None = None,
+        risk_model: LaneRisk | str | Path | None = "champion",
     ) -> None:
         self.strategies = strategies if strategies is not None else default_strategies()
         self._check_strategy(strategy)
@@ -197,6 +207,10 @@ class Router:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._skus = self.network.sku_ids
         self.contexts = ContextBuilder(scenario, self.network, cache_size=self.options.dest_cache_size)
+        self.risk: LaneRisk | None = self._risk_model(risk_model)
+        # called with (view, context, ranked) after every decision on live state: how a
+        # simulation collects the exact inputs each decision read (delay-risk training rows)
+        self.observer: Callable[[StateView, OrderContext, Ranked], None] | None = None
         self.records = RecordBuilder(
             self.network, self._skus, self.strategies, scenario_name=scenario.name, seed=seed
         )
@@ -225,6 +239,39 @@ class Router:
         """
         scenario = load_scenario(path)
         return cls(scenario, ledger=ledger, seed=scenario.seed if seed is None else seed, **kwargs)
+
+    def _risk_model(self, spec: LaneRisk | str | Path | None) -> LaneRisk | None:
+        from router.risk.champion import load_champion
+        from router.risk.lane import LaneRiskModel, UnavailableRisk
+
+        if spec is None:
+            return None
+        if isinstance(spec, str) and spec == "champion":
+            return load_champion(self.network)
+        if isinstance(spec, str | Path):
+            try:
+                return LaneRiskModel.load(spec, self.network)
+            except Exception as exc:  # noqa: BLE001 - an unloadable model leaves the analytic risk, recorded
+                return UnavailableRisk(Path(spec).name, str(exc))
+        return spec
+
+    def risk_for_record(self, rec: dict) -> LaneRisk | None:
+        """The risk model a recorded decision used: this router's when the versions agree, else that version
+        loaded from ``models/delay_risk``; None for the analytic estimate.
+
+        Raises ReplayError when the version is no longer there.
+        """
+        from router.risk.champion import load_version
+
+        version = (rec.get("risk_model") or {}).get("version", RISK_MODEL_VERSION)
+        if version == RISK_MODEL_VERSION:
+            return None
+        if self.risk is not None and getattr(self.risk, "version", None) == version:
+            return self.risk
+        try:
+            return load_version(version, self.network)
+        except RouterError as exc:
+            raise ReplayError(f"decision {rec.get('decision_id', '?')} was scored by delay-risk model {version!r}: {exc}") from None
 
     def close(self) -> None:
         if self.ledger is not None:
@@ -319,9 +366,12 @@ class Router:
     # --------------------------------------------------------------- routing
     def decide(
         self, view: StateView, ctx: OrderContext, strategy: str | None = None, *, params: StrategyParams | None = None,
-        seed: int | None = None, explain: bool = True,
+        seed: int | None = None, explain: bool = True, risk: LaneRisk | None | str = "router",
     ) -> Ranked:
-        """The pure decision on given inputs (a stored view and context): nothing is reserved or recorded."""
+        """The pure decision on given inputs (a stored view and context): nothing is reserved or recorded.
+
+        ``risk`` defaults to this router's risk model; pass None for the analytic estimate.
+        """
         name = strategy or self.strategy
         self._check_strategy(name)
         return decide(
@@ -335,6 +385,7 @@ class Router:
             seed=self.seed if seed is None else seed,
             explain=explain,
             compiled_splits=self.options.compiled_splits,
+            risk=self.risk if isinstance(risk, str) else risk,
         )
 
     def route(self, order: Order | dict, *, strategy: str | None = None, explain: bool = True) -> Decision:
@@ -415,6 +466,8 @@ class Router:
             view = self.state.view(ctx.sku_idx, (now - self.scenario.start).total_seconds() / 3600.0)
             stage = "decide"
             out = self.decide(view, ctx, strategy, explain=explain)
+            if self.observer is not None:
+                self.observer(view, ctx, out)
             if self.options.check_plans and len(out.ranking):
                 # before the reservation, so a plan that fails the check changes nothing
                 check_plan(

@@ -6,7 +6,7 @@ so an in-memory or remote ledger can stand in for :class:`~router.ledger.SqlLedg
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -107,6 +107,10 @@ class DecisionLedger(Protocol):
 
     def outcomes_for(self, decision_id: str) -> list[dict]:
         """Return the outcomes of ``decision_id``, oldest first."""
+        ...
+
+    def iter_outcomes(self, *, since: str | None = None, batch: int = 500) -> Iterator[tuple[dict, dict]]:
+        """``(decision record, outcome body)`` for every recorded outcome, in ledger order."""
         ...
 
     def reservations_for(self, decision_id: str) -> list[Reservation]:

@@ -618,6 +618,33 @@ class SqlLedger(DecisionLedger):
                 raise UnknownDecisionError(decision_id)
         return [orjson.loads(b) for b in bodies]
 
+    def iter_outcomes(self, *, since: str | None = None, batch: int = 500) -> Iterator[tuple[dict, dict]]:
+        """Yield ``(decision record, outcome body)`` for every recorded outcome, in ledger order.
+
+        ``since`` (an ISO time) keeps the decisions created at or after it. The
+        pairs are read ``batch`` outcomes at a time, so a large ledger is never
+        held in memory at once.
+        """
+        d = entries.alias("d")
+        last = 0
+        while True:
+            query = (
+                select(entries.c.seq, entries.c.body, entries.c.body_z, d.c.body.label("d_body"), d.c.body_z.label("d_body_z"))
+                .join(d, (d.c.entry_id == entries.c.decision_id) & (d.c.kind == "decision"))
+                .where(entries.c.kind == "outcome", entries.c.seq > last)
+                .order_by(entries.c.seq)
+                .limit(batch)
+            )
+            if since is not None:
+                query = query.where(d.c.created_at >= since)
+            with self._reading() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            for r in rows:
+                yield orjson.loads(_stored_text(r.d_body, r.d_body_z)), orjson.loads(_stored_text(r.body, r.body_z))
+            last = int(rows[-1].seq)
+
     def reservations_for(self, decision_id: str) -> list[Reservation]:
         """Return the ``(node_id, sku, qty)`` rows recorded with a decision, in order.
 

@@ -38,7 +38,10 @@ from router.engine import Decision, Router
 from router.ledger import DecisionLedger
 from router.scenario import Scenario
 from router.simulation.world import LegRecords, World, WorldParams
-from router.strategies import StrategySet
+from router.features import FEATURES, lane_features
+from router.legs import lane_metrics
+from router.simulation import crn
+from router.strategies import RANDOM, RandomStrategy, StrategySet, default_strategies
 
 __all__ = ["SimResult", "Simulation", "simulate"]
 
@@ -77,6 +80,9 @@ class SimResult:
     stats: dict = field(default_factory=dict)  # deterministic event counters of the world
     decision_ids: tuple[str, ...] = ()  # uuid4 per order: not part of the fingerprint
     timings: dict = field(default_factory=dict)  # wall-clock seconds: not part of the fingerprint
+    # with collect_rows: {"X": features of each leg's lane at decision time (legs' order),
+    # "late": the leg arrived after the promise, "strategy": who routed it}; not fingerprinted
+    training: dict = field(default_factory=dict)
 
     @property
     def n_orders(self) -> int:
@@ -164,7 +170,12 @@ class Simulation:
         ledger: DecisionLedger | None = None,
         world_params: WorldParams | None = None,
         strategies: StrategySet | None = None,
+        risk_model: object = "champion",
+        explore: float = 0.0,
+        collect_rows: bool = False,
     ) -> None:
+        if not 0.0 <= explore <= 1.0:
+            raise ValueError(f"explore must be a share in [0, 1], got {explore}")
         if max_orders is not None and max_orders < 0:
             raise ValueError(f"max_orders must be >= 0, got {max_orders}")
         if horizon_hours is not None and not horizon_hours > 0:
@@ -194,6 +205,14 @@ class Simulation:
         # A simulation reserves from a stock pool of its own: runs that share a ledger
         # must not share stock.
         pool = f"sim-{scenario.name}-{strategy}-{self.seed}-{uuid.uuid4().hex[:12]}" if ledger is not None else None
+        strategies = strategies if strategies is not None else default_strategies()
+        self.explore = float(explore)
+        if self.explore > 0.0:
+            # Exploration: a share of orders is routed by another strategy or by a random
+            # feasible candidate, so outcomes also cover lanes the strategy avoids. The
+            # record names the strategy that routed (explore_random for the random one).
+            strategies = strategies.with_strategy(RandomStrategy(self.seed)) if RANDOM not in strategies else strategies
+            self._explorers = [name for name in strategies.names() if name != strategy]
         self.router = Router(
             scenario,
             ledger=ledger,
@@ -202,7 +221,14 @@ class Simulation:
             seed=self.seed,
             clock=self._clock,
             stock_pool=pool,
+            risk_model=risk_model,  # type: ignore[arg-type]
         )
+        self.collect_rows = collect_rows
+        self._rows: list[np.ndarray] = []  # per routed order: the features of its legs' lanes
+        self._row_strategy: list[str] = []
+        self._seen: tuple | None = None
+        if collect_rows:
+            self.router.observer = self._observe
         self.ledger = ledger
         net = self.router.network
         self.world = World(scenario, net, self.router.state, seed=self.seed, params=world_params)
@@ -254,7 +280,13 @@ class Simulation:
         self._now = order.created_at
         t1 = time.perf_counter()
         # Without a ledger nobody will review these decisions: skip the rationale.
-        decision = self.router.route(order, explain=self.ledger is not None)
+        name = self.strategy
+        if self.explore > 0.0:
+            u = crn.uniform(crn.key_words(self.seed, "explore", i), 0)[0]
+            if u < self.explore:
+                pick = crn.uniform(crn.key_words(self.seed, "explore", i), 1)[0]
+                name = self._explorers[int(pick * len(self._explorers))]
+        decision = self.router.route(order, strategy=name, explain=self.ledger is not None)
         t2 = time.perf_counter()
         self.decision_ids.append(decision.decision_id)
         # The record's chosen plan is the plain dict the engine recorded (decision record
@@ -274,6 +306,8 @@ class Simulation:
                 for leg in chosen["legs"]
             ]
             self.world.schedule(i, hours, legs)
+            if self.collect_rows:
+                self._collect(legs, decision.record["strategy"]["name"] if "strategy" in decision.record else name)
             self.cost_usd[i] = chosen["cost_usd"]
             self.shipments[i] = len(legs)
             self.node[i] = legs[0][0]
@@ -281,6 +315,18 @@ class Simulation:
         self.routing_s += t2 - t1
         self.world_s += (t1 - t0) + (time.perf_counter() - t2)
         return decision
+
+    def _observe(self, view, ctx, out) -> None:
+        self._seen = (view, ctx)
+
+    def _collect(self, legs, strategy: str) -> None:
+        """The features of the chosen legs' lanes, from the view and context the decision read."""
+        assert self._seen is not None
+        view, ctx = self._seen
+        net = self.router.network
+        x = lane_features(net, view, ctx, lane_metrics(net, view, ctx))
+        self._rows.append(x[[n * net.n_options + o for n, o, _, _ in legs]])
+        self._row_strategy.extend([strategy] * len(legs))
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Route every remaining arrival, calling ``progress(done, total)`` about 200 times."""
@@ -332,6 +378,11 @@ class Simulation:
             decision_ids=tuple(self.decision_ids),
             timings={},
         )
+        if self.collect_rows:
+            x = np.concatenate(self._rows) if self._rows else np.zeros((0, len(FEATURES)))
+            late = legs.delivered_hours > self.promise_hours[legs.order]
+            # the result is frozen; its training dict is filled in place (it is not fingerprinted)
+            result.training.update({"X": x, "late": late, "strategy": np.asarray(self._row_strategy)})
         outcomes_s = 0.0
         if record_outcomes and self.ledger is not None:
             t1 = time.perf_counter()
@@ -419,6 +470,9 @@ def simulate(
     record_outcomes: bool = False,
     world_params: WorldParams | None = None,
     strategies: StrategySet | None = None,
+    risk_model: object = "champion",
+    explore: float = 0.0,
+    collect_rows: bool = False,
 ) -> SimResult:
     """Simulate ``strategy`` on ``scenario``: arrivals, routing through the real engine, delivery.
 
@@ -445,6 +499,14 @@ def simulate(
         Knobs of the hidden delay process.
     strategies : StrategySet, optional
         The strategies the router may use (default: the built-ins).
+    risk_model : "champion", a model folder, a LaneRisk, or None
+        The router's late-risk estimate (see :class:`router.engine.Router`); None: analytic.
+    explore : float
+        Share of orders routed by another strategy of the set or a random feasible
+        candidate (``explore_random``), chosen by a draw keyed on the order.
+    collect_rows : bool
+        Keep each leg's lane features at decision time and whether it was late
+        (``SimResult.training``): delay-risk training rows.
 
     Returns
     -------
@@ -461,6 +523,9 @@ def simulate(
         ledger=ledger,  # type: ignore[arg-type]
         world_params=world_params,
         strategies=strategies,
+        risk_model=risk_model,
+        explore=explore,
+        collect_rows=collect_rows,
     )
     sim.run(progress)
     return sim.finish(record_outcomes=record_outcomes)
