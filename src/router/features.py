@@ -37,27 +37,27 @@ __all__ = [
     "lane_identity",
 ]
 
-# (name, kind): "float" a number, "category" an integer code.
+# (name, dtype): "float64" a number, "category" an integer code.
 FEATURES: tuple[tuple[str, str], ...] = (
-    ("eta_h", "float"),  # analytic ETA: queue + cut-off wait + transit x congestion x weather
-    ("sigma_h", "float"),  # analytic spread of the ETA
-    ("analytic_risk", "float"),  # the analytic estimate, P(normal arrival > promise)
-    ("slack_h", "float"),  # promise - analytic ETA
-    ("promise_h", "float"),  # hours from the decision to the promise
-    ("queue_h", "float"),  # pick queue / throughput at the node
-    ("load_ratio", "float"),  # queue / a day's pick capacity
-    ("lane_left", "float"),  # shipments the lane still takes today (capped, see LANE_LEFT_CAP)
-    ("cutoff_wait_h", "float"),  # hours from the end of the queue to the next cut-off
-    ("congestion", "float"),  # lane transit multiplier (base x live x scheduled)
-    ("weather_origin", "float"),  # weather severity at the node's region
-    ("weather_dest", "float"),  # weather severity at the destination region
-    ("closure_in_window", "float"),  # 1 when a scheduled closure of the node starts before the promise
-    ("distance_miles", "float"),
-    ("units", "float"),  # units of the whole order
-    ("tier_multiplier", "float"),  # the customer tier's lateness multiplier
-    ("hour_utc", "float"),
-    ("weekday", "float"),
-    ("carrier_volume_today", "float"),  # shipments routed today with the lane's carrier, all nodes
+    ("eta_h", "float64"),  # analytic ETA: queue + cut-off wait + transit x congestion x weather
+    ("sigma_h", "float64"),  # analytic spread of the ETA
+    ("analytic_risk", "float64"),  # the analytic estimate, P(normal arrival > promise)
+    ("slack_h", "float64"),  # promise - analytic ETA
+    ("promise_h", "float64"),  # hours from the decision to the promise
+    ("queue_h", "float64"),  # pick queue / throughput at the node
+    ("load_ratio", "float64"),  # queue / a day's pick capacity
+    ("lane_left", "float64"),  # shipments the lane still takes today (capped, see LANE_LEFT_CAP)
+    ("cutoff_wait_h", "float64"),  # hours from the end of the queue to the next cut-off
+    ("congestion", "float64"),  # lane transit multiplier (base x live x scheduled)
+    ("weather_origin", "float64"),  # weather severity at the node's region
+    ("weather_dest", "float64"),  # weather severity at the destination region
+    ("closure_in_window", "float64"),  # 1 when a scheduled closure of the node starts before the promise
+    ("distance_miles", "float64"),
+    ("units", "float64"),  # units of the whole order
+    ("tier_multiplier", "float64"),  # the customer tier's lateness multiplier
+    ("hour_utc", "float64"),
+    ("weekday", "float64"),
+    ("carrier_volume_today", "float64"),  # shipments routed today with the lane's carrier, all nodes
     ("node", "category"),
     ("dest_region", "category"),
     ("carrier", "category"),

@@ -492,6 +492,7 @@ class Router:
             if explain:
                 record = self.records.full(order, now, ctx, view, out, self.params, t0)
                 record["state"]["reserve_retries"] = retries
+                self._explain_risk(record, view, ctx)
             else:
                 record = self.records.lean(order, now, ctx, out, t0)
         except Exception as exc:  # noqa: BLE001 - no record, no reservation: release and record the failure
@@ -500,6 +501,21 @@ class Router:
             record["state"] = {"reserve_retries": retries}
             return Decision.from_record(record), _NOTHING
         return Decision.from_record(record, (time.perf_counter() - t0) * 1000.0), alloc
+
+    def _explain_risk(self, record: dict, view: StateView, ctx: OrderContext) -> None:
+        """Add the learned model's per-feature contributions for the chosen plan and the runner-up."""
+        from router.risk.lane import LaneRiskModel, explain_plans
+
+        risk = self.risk
+        if not isinstance(risk, LaneRiskModel) or record["risk_model"].get("version") != risk.version:
+            return
+        plans = [(label, c["legs"]) for label, c in zip(("chosen", "runner-up"), record["candidates"][:2])]
+        if not plans:
+            return
+        detail, sentence = explain_plans(risk, self.network, view, ctx, self.network.region_ids, plans)
+        record["risk_model"]["explain"] = detail
+        record["rationale"]["risk_sentence"] = sentence
+        record["rationale"]["sentence"] += " " + sentence
 
     def route_batch(self, orders: Iterable[Order | dict], *, strategy: str | None = None) -> list[Decision]:
         """Route orders one after the other and record them in one ledger transaction.

@@ -168,3 +168,49 @@ def _describe(name: str, value: float) -> str:
     if name == "distance_miles":
         return f"{label} {value:.0f} mi"
     return f"{label} {value:g}"
+
+
+def explain_plans(
+    model: LaneRiskModel,
+    net: Network,
+    view: StateView,
+    ctx: OrderContext,
+    region_ids: tuple[str, ...],
+    plans: list[tuple[str, list]],
+    top: int = 2,
+) -> tuple[list[dict], str]:
+    """Per-feature contributions of each leg of the given plans, and a sentence for the rationale.
+
+    ``plans`` is ``[(label, [[node_id, carrier, service, ...], ...]), ...]`` (the
+    record's candidates: the chosen plan and the runner-up). Each leg's
+    contributions add up to its probability minus the model's base rate.
+    """
+    from router.legs import lane_metrics
+
+    lanes = lane_metrics(net, view, ctx)
+    node_index = {n: i for i, n in enumerate(net.node_ids)}
+    opt_index = {k: i for i, k in enumerate(zip(net.option_carrier, net.option_service))}
+    out, words = [], []
+    for label, legs in plans:
+        flat = np.array([node_index[leg[0]] * net.n_options + opt_index[(leg[1], leg[2])] for leg in legs], dtype=np.int64)
+        explained = model.explain(net, view, ctx, lanes, flat)
+        entry_legs = []
+        parts = []
+        for leg, e in zip(legs, explained):
+            named = top_contributions(e, net, region_ids, top)
+            entry_legs.append(
+                {
+                    "node": leg[0],
+                    "carrier": leg[1],
+                    "service": leg[2],
+                    "p_late": round(e["p"], 6),
+                    "base": round(e["base"], 6),
+                    "top": [[name, round(c, 6)] for name, c in named],
+                    "contributions": {k: round(v, 9) for k, v in e["contributions"].items()},
+                }
+            )
+            parts.append(f"{leg[0]} {e['p']:.2f}: " + ", ".join(f"{name} {c:+.2f}" for name, c in named))
+        out.append({"plan": label, "legs": entry_legs})
+        words.append(f"{label} " + "; ".join(parts))
+    sentence = f"Late risk by model {model.version} (base {explained[0]['base']:.2f}): " + " | ".join(words) + "."
+    return out, sentence
