@@ -480,6 +480,128 @@ def simulate(
     console.print(f"report: {report.parent} ({wall_s:.1f} s)")
 
 
+def _parse_seeds(text: str) -> list[int]:
+    """``1,2,3`` or ``1-5`` (or both, comma-separated) as a list of ints."""
+    out: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            if "-" in part[1:]:
+                lo, hi = part.split("-", 1)
+                out.extend(range(int(lo), int(hi) + 1))
+            else:
+                out.append(int(part))
+        except ValueError:
+            raise RouterError(f"--seeds: {part!r} is not a seed or a range like 1-5") from None
+    if not out:
+        raise RouterError("--seeds names no seed")
+    return out
+
+
+def _metrics_table(title: str, metrics: dict) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    table.add_column("estimate")
+    for col in ("AUC", "Brier", "ECE", "log-loss", "legs", "late"):
+        table.add_column(col, justify="right")
+    for name, m in metrics.items():
+        table.add_row(
+            name, f"{m['auc']:.4f}", f"{m['brier']:.4f}", f"{m['ece']:.4f}", f"{m['log_loss']:.4f}", str(m["n"]),
+            str(m["positives"]),
+        )
+    return table
+
+
+@app.command("train-risk")
+def train_risk(
+    scenario: Annotated[list[Path], typer.Option(help="scenario YAML (repeat for several; one network)")],
+    days: Annotated[float, typer.Option(min=0.01, help="simulated days per seed")] = 1.25,
+    seeds: Annotated[str, typer.Option(help="simulation seeds, e.g. 1,2,3 or 1-3")] = "1,2,3",
+    explore: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="share of orders routed by another strategy or a random candidate")
+    ] = 0.3,
+    from_ledger: Annotated[
+        Optional[str], typer.Option("--from-ledger", help="train a challenger from this ledger's decisions and outcomes")
+    ] = None,
+    outcomes: Annotated[
+        Optional[Path], typer.Option(help="train a challenger from an outcome file (CSV or Parquet, docs/risk.md)")
+    ] = None,
+    since: Annotated[Optional[str], typer.Option(help="with --from-ledger: decisions at or after this ISO time")] = None,
+    name: Annotated[Optional[str], typer.Option(help="version prefix (default: the network's name)")] = None,
+    champion: Annotated[
+        Optional[bool],
+        typer.Option("--champion/--no-champion", help="make the simulated model the champion (default: if none exists)"),
+    ] = None,
+    processes: Annotated[Optional[int], typer.Option(min=1, help="local worker processes (default: CPU count)")] = None,
+) -> None:
+    """Train a delay-risk model: from simulations with exploration, or a challenger from a ledger or a file."""
+    from router.training.train import command_line
+    from router.training.workflow import train_from_file, train_from_ledger, train_from_simulation
+
+    command = command_line()
+    try:
+        if from_ledger is not None and outcomes is not None:
+            raise RouterError("give --from-ledger or --outcomes, not both")
+        if (from_ledger is not None or outcomes is not None) and len(scenario) != 1:
+            raise RouterError("a challenger is trained for one scenario's network: give one --scenario")
+        for path in scenario:
+            load_scenario(path)
+        with Progress(
+            TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        ) as bar:
+            if from_ledger is not None:
+                task = bar.add_task("outcomes", total=None)
+                out = train_from_ledger(
+                    scenario[0], from_ledger, since=since, name=name, command=command,
+                    progress=lambda n: bar.update(task, completed=n),
+                )
+            elif outcomes is not None:
+                out = train_from_file(scenario[0], outcomes, name=name, command=command)
+            else:
+                seed_list = _parse_seeds(seeds)
+                task = bar.add_task("simulations", total=len(scenario) * len(seed_list))
+                out = train_from_simulation(
+                    scenario, days=days, seeds=seed_list, explore=explore, name=name, command=command,
+                    make_champion=champion, workers=processes,
+                    progress=lambda done, total: bar.update(task, completed=done),
+                )
+    except (RouterError, ValueError, OSError) as exc:
+        _fail(exc)
+    console.print(_metrics_table(f"{out['version']}: later held-out window, {out['test_rows']} legs", out["metrics"]))
+    if "verdict" in out:
+        v = out["verdict"]
+        console.print(f"verdict: {v.get('winner')} ({v.get('rule')})")
+    console.print(
+        f"model: {out['directory']} ({out['rows']} legs, {out['late_share']:.1%} late)"
+        + ("; now the champion" if out["champion"] else "; the champion is unchanged")
+    )
+
+
+@app.command("risk-report")
+def risk_report(
+    scenario: Annotated[Path, typer.Option(help="scenario YAML the decisions were taken on")],
+    ledger: Annotated[str, typer.Option(help="ledger database URL with decisions and outcomes")] = DEFAULT_LEDGER_URL,
+    since: Annotated[Optional[str], typer.Option(help="only decisions at or after this ISO time")] = None,
+    threshold: Annotated[float, typer.Option(min=0.0, help="calibration drift that calls for retraining")] = 0.02,
+) -> None:
+    """Compare the champion's calibration and AUC on recorded outcomes with its model card's."""
+    from router.training.workflow import risk_report as report
+
+    try:
+        _open_existing(ledger).close()
+        out = report(scenario, ledger, since=since, threshold=threshold)
+    except (RouterError, ValueError, OSError) as exc:
+        _fail(exc)
+    table = _metrics_table(
+        f"{out['version']} on {out['rows']} recorded legs vs its card",
+        {"recent outcomes": out["recent"], **({"model card": out["card"]} if out["card"] else {})},
+    )
+    console.print(table)
+    console.print(("[yellow]" if out["retrain"] else "[green]") + escape(out["advice"]))
+    if out["retrain"]:
+        raise typer.Exit(1)
+
+
 @app.command()
 def strategies() -> None:
     """List the built-in strategies, their rules and fallback chains."""
