@@ -83,6 +83,10 @@ class SweepJob:
     ledger_url : str, optional
         Keep every decision, and each delivered order's outcome, in this ledger.
         Slower: one transaction per decision.
+    risk_model : str, optional
+        The router's late-risk estimate: ``"champion"`` (the default: the network's
+        champion model, analytic when none), a model folder, or None for the
+        analytic estimate.
     """
 
     scenario: str
@@ -91,6 +95,7 @@ class SweepJob:
     max_orders: int | None = None
     horizon_hours: float | None = None
     ledger_url: str | None = None
+    risk_model: str | None = "champion"
 
     def __post_init__(self) -> None:
         if self.max_orders is not None and self.max_orders < 1:
@@ -163,10 +168,11 @@ def sweep_jobs(
     max_orders: int | None = None,
     horizon_hours: float | None = None,
     ledger_url: str | None = None,
+    risk_model: str | None = "champion",
 ) -> list[SweepJob]:
     """The full grid, scenario-major then strategy then seed (the order results come back in)."""
     return [
-        SweepJob(str(Path(sc).resolve()), st, int(seed), max_orders, horizon_hours, ledger_url)
+        SweepJob(str(Path(sc).resolve()), st, int(seed), max_orders, horizon_hours, ledger_url, risk_model)
         for sc in scenarios
         for st in strategies
         for seed in seeds
@@ -225,6 +231,7 @@ def run_job(job: SweepJob, keep_outcomes: bool = False) -> SweepResult:
             max_orders=job.max_orders,
             ledger=ledger,
             record_outcomes=ledger is not None,
+            risk_model=job.risk_model,
         )
     finally:
         if ledger is not None:
