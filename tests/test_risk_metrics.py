@@ -79,3 +79,26 @@ def test_bad_inputs_are_named(y, p, message):
     with pytest.raises(ValueError) as info:
         risk_metrics(y, p)
     assert message in str(info.value)
+
+
+def test_reliability_png_is_a_png_and_leaves_pyplot_alone():
+    import sys
+
+    from router.training.plots import reliability_png
+
+    pyplot_was_loaded = "matplotlib.pyplot" in sys.modules
+    rng = np.random.default_rng(3)
+    p = rng.random(400)
+    y = (rng.random(400) < p).astype(int)
+    png = reliability_png({"model": (y, p), "logistic": (y, np.full(400, y.mean()))}, "held-out orders")
+
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (600, 650)  # 6 x 6.5 inches at 100 dpi
+    assert 15_000 < len(png) < 300_000
+    # the object-oriented API: no pyplot import (asking for the backend would import it), no figure left open
+    assert ("matplotlib.pyplot" in sys.modules) == pyplot_was_loaded
+    if pyplot_was_loaded:
+        assert sys.modules["matplotlib.pyplot"].get_fignums() == []
+    with pytest.raises(ValueError, match="curves is empty"):
+        reliability_png({}, "nothing")
