@@ -23,6 +23,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -95,15 +96,16 @@ def library_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             return "not installed"
 
-    import router
-
+    # the package is imported before any of its modules; `import router` here would add
+    # an edge risk -> router -> engine, upward through the layers
+    router_version = getattr(sys.modules.get("router"), "__version__", "unknown")
     return {
         "python": platform.python_version(),
         "numpy": np.__version__,
         "scikit-learn": sklearn.__version__,
         "skops": version("skops"),
         "numba": version("numba"),
-        "router": router.__version__,
+        "router": router_version,
     }
 
 
