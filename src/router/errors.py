@@ -124,6 +124,21 @@ class NetworkMismatchError(ReplayError):
     """The decision was taken on another network than this router's (a different scenario file)."""
 
 
+class ModelLoadError(RouterError):
+    """A saved delay-risk model cannot be used here; nothing was loaded.
+
+    Raised by ``router.risk.store.load_model`` when the model directory or one of its
+    files is missing, the model file is corrupt, the model card's feature list differs
+    from the caller's, the model was saved with another scikit-learn major.minor
+    version, or the file holds types outside the trusted allow-list. ``directory`` is
+    the model directory; the message says in one sentence what is wrong and what to do.
+    """
+
+    def __init__(self, directory: object, message: str) -> None:
+        self.directory = str(directory)
+        super().__init__(message)
+
+
 def pydantic_field_error(exc: object, cls: type[_FieldError], *, source: str | None = None):
     """Turn the first error of a pydantic ``ValidationError`` into one of our typed errors."""
     errors = exc.errors()  # type: ignore[attr-defined]
