@@ -134,7 +134,10 @@ class ModelLoadError(RouterError):
     the model directory; the message says in one sentence what is wrong and what to do.
     """
 
-    def __init__(self, directory: object, message: str) -> None:
+    def __init__(self, directory: object, message: str | None = None) -> None:
+        # ModelLoadError(message) when no single directory is at fault (a registry, a network)
+        if message is None:
+            directory, message = "", str(directory)
         self.directory = str(directory)
         super().__init__(message)
 
@@ -176,7 +179,3 @@ def field_path(loc) -> str:
             out += ("." if out else "") + str(part)
     return out or "<root>"
 
-
-class ModelLoadError(RouterError):
-    """A delay-risk model cannot be used: missing, unreadable, or made for other features,
-    another network or another scikit-learn version. The message says which, in one sentence."""
