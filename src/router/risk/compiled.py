@@ -44,7 +44,9 @@ process pays the compile (a few seconds) once per installation.
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import njit
+from numba.extending import intrinsic
 
 __all__ = ["CompiledRisk"]
 
@@ -68,20 +70,12 @@ _BLOCK_ROWS = 128  # rows evaluated together: their masks and columns stay in L1
 #                  | path_start[n_leaves + 1] | path_cols[n_path]
 #   floats f64:    baseline, expected margin | threshold[n_int] | leaf_value[n_leaves]
 #                  | cat_values[n_cat, 256] | cal_x[n_cal] | cal_y[n_cal or 0] | path_delta[n_path]
-#   words  uint64: debruijn[64] | mask[n_int] | cat_bitsets[n_cat_nodes, 4]
+#   words  uint64: mask[n_int] | cat_bitsets[n_cat_nodes, 4]
 # Internal nodes are grouped by tree; ``col`` is the model's column for a numeric
 # node and the categorical slot (index into cat_cols) for a categorical one.
 # A leaf's path (column, change of expected margin) pairs serve contributions().
 _HEADER = 16
 (_H_INT, _H_TREES, _H_LEAVES, _H_CAT, _H_CAL, _H_CAL_KIND, _H_FEATURES, _H_PATH, _H_CAT_NODES) = range(9)
-
-# lowest set bit -> its index, by de Bruijn multiplication (Leiserson, Prokop &
-# Randall, "Using de Bruijn sequences to index a 1 in a computer word", 1998)
-_DEBRUIJN = 0x03F79D71B4CB0A89
-_DEBRUIJN_INDEX = np.zeros(64, dtype=np.uint64)
-for _i in range(64):
-    _DEBRUIJN_INDEX[(((1 << _i) * _DEBRUIJN) & 0xFFFFFFFFFFFFFFFF) >> 58] = _i
-del _i
 
 
 class CompiledRisk:
@@ -218,10 +212,12 @@ class CompiledRisk:
                 )
             number = {leaf: k for k, leaf in enumerate(leaves)}
             span = _leaf_spans(nodes, number)
-            for i in range(len(nodes)):
+            # the masks commute, so a tree's nodes are tested grouped by kind and column:
+            # the kernel's branch on the kind then changes a few times per tree, not at random
+            internal = [i for i in range(len(nodes)) if not nodes[i]["is_leaf"]]
+            internal.sort(key=lambda i: (not nodes[i]["is_categorical"], int(nodes[i]["missing_go_to_left"]), col_of[int(nodes[i]["feature_idx"])]))
+            for i in internal:
                 node = nodes[i]
-                if node["is_leaf"]:
-                    continue
                 col = col_of[int(node["feature_idx"])]
                 mgl = bool(node["missing_go_to_left"])
                 first, stop = span[int(node["left"])]
@@ -291,7 +287,6 @@ class CompiledRisk:
         )
         words = np.concatenate(
             [
-                _DEBRUIJN_INDEX,
                 np.asarray(masks, dtype=np.uint64),
                 np.asarray(bitsets, dtype=np.uint64).reshape(-1),
             ]
@@ -472,7 +467,7 @@ def _unpack(ints, floats, words):
     cal_y = floats[f : f + n_cal_y]
     f += n_cal_y
     path_delta = floats[f : f + n_path]
-    w = np.int64(64)
+    w = np.int64(0)
     mask = words[w : w + n_int]
     w += n_int
     cat_bits = words[w : w + 4 * n_cat_nodes].reshape((n_cat_nodes, np.int64(4)))
@@ -527,37 +522,38 @@ def _exit_masks(t, m, v, XT, CT, tree_start, kind, col, bitset, threshold, mask,
     for j in range(tree_start[t], tree_start[t + 1]):
         k = kind[j]
         drop = mask[j]
+        c = col[j]
+        # index the scratch in 2-D: a row view would count references on every node
         if k == _NUM_NAN_RIGHT:
             thr = threshold[j]
-            x_col = XT[col[j]]
             for r in range(m):
-                v[r] &= all_set if x_col[r] <= thr else drop
+                v[r] &= all_set if XT[c, r] <= thr else drop
         elif k == _NUM_NAN_LEFT:
             thr = threshold[j]
-            x_col = XT[col[j]]
             for r in range(m):
-                x = x_col[r]
+                x = XT[c, r]
                 v[r] &= all_set if (x <= thr) | (x != x) else drop
         elif k == _CAT_SMALL:
             w0 = cat_bits[bitset[j], 0]
-            c_col = CT[col[j]]
             for r in range(m):
-                v[r] &= all_set if (w0 >> c_col[r]) & one else drop
+                v[r] &= all_set if (w0 >> CT[c, r]) & one else drop
         else:
             b = bitset[j]
             w0, w1, w2, w3 = cat_bits[b, 0], cat_bits[b, 1], cat_bits[b, 2], cat_bits[b, 3]
-            c_col = CT[col[j]]
             for r in range(m):
-                c = c_col[r]
-                w = w0 if c < 64 else (w1 if c < 128 else (w2 if c < 192 else w3))
-                v[r] &= all_set if (w >> (c & np.uint64(63))) & one else drop
+                code = CT[c, r]
+                w = w0 if code < 64 else (w1 if code < 128 else (w2 if code < 192 else w3))
+                v[r] &= all_set if (w >> (code & np.uint64(63))) & one else drop
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _exit_leaf(v, debruijn):
-    """Index of the lowest set bit of v (v != 0)."""
-    lowest = v & (~v + np.uint64(1))
-    return np.int64(debruijn[(lowest * np.uint64(_DEBRUIJN)) >> np.uint64(58)])
+@intrinsic
+def _trailing_zeros(typingctx, x):
+    """Index of the lowest set bit (LLVM's cttz: one instruction where the CPU has it)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
+
+    return x(x), codegen
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -585,7 +581,6 @@ def _calibrate(m, kind, cal_x, cal_y):
 def _predict(X, ints, floats, words, calibrated):
     (kind, col, bitset, tree_start, leaf_start, cat_cols, cat_counts, _, _, threshold, leaf_value, cat_values,
      cal_x, cal_y, _, mask, cat_bits) = _unpack(ints, floats, words)  # fmt: skip
-    debruijn = words[:64]
     n = X.shape[0]
     n_trees = tree_start.shape[0] - 1
     out = np.empty(n)
@@ -595,14 +590,14 @@ def _predict(X, ints, floats, words, calibrated):
     for start in range(0, n, _BLOCK_ROWS):
         m = min(_BLOCK_ROWS, n - start)
         _load_block(X, start, m, XT, CT, cat_cols, cat_counts, cat_values)
-        acc = out[start : start + m]
-        acc[:] = floats[0]
+        for r in range(m):
+            out[start + r] = floats[0]
         # tree after tree, as _raw_predict adds them: the same rounding
         for t in range(n_trees):
             _exit_masks(t, m, v, XT, CT, tree_start, kind, col, bitset, threshold, mask, cat_bits)
-            leaves = leaf_value[leaf_start[t] :]
+            first_leaf = leaf_start[t]
             for r in range(m):
-                acc[r] += leaves[_exit_leaf(v[r], debruijn)]
+                out[start + r] += leaf_value[first_leaf + np.int64(_trailing_zeros(v[r]))]
     if calibrated:
         cal_kind = ints[_H_CAL_KIND]
         for r in range(n):
@@ -614,7 +609,6 @@ def _predict(X, ints, floats, words, calibrated):
 def _contributions(X, ints, floats, words):
     (kind, col, bitset, tree_start, leaf_start, cat_cols, cat_counts, path_start, path_cols, threshold, leaf_value,
      cat_values, cal_x, cal_y, path_delta, mask, cat_bits) = _unpack(ints, floats, words)  # fmt: skip
-    debruijn = words[:64]
     n, n_features = X.shape
     n_trees = tree_start.shape[0] - 1
     margin = np.empty(n)
@@ -630,7 +624,7 @@ def _contributions(X, ints, floats, words):
         for t in range(n_trees):
             _exit_masks(t, m, v, XT, CT, tree_start, kind, col, bitset, threshold, mask, cat_bits)
             for r in range(m):
-                leaf = leaf_start[t] + _exit_leaf(v[r], debruijn)
+                leaf = leaf_start[t] + np.int64(_trailing_zeros(v[r]))
                 margin[start + r] += leaf_value[leaf]
                 for p in range(path_start[leaf], path_start[leaf + 1]):
                     contrib[start + r, path_cols[p]] += path_delta[p]
