@@ -37,6 +37,12 @@ paths part, the exit leaf is never cleared). Every node is tested for every row,
 but the tests are independent and branch-free, so the loop over rows runs on
 SIMD lanes. Trees may have at most 64 leaves (one uint64 mask).
 
+Measured (``benchmarks/risk_scoring.py``, 2-core shared VM, 100 rows, 150 trees of
+15 leaves): about 0.1 ms a call against 8 ms for ``predict_proba``. About a
+quarter is per-node overhead paid whatever the row count (2,100 internal nodes),
+the rest is about 1 ns per node per 100 rows -- the node tests, then a
+trailing-zero count and one load per tree and row for the leaf.
+
 numba compiles on first use and caches the machine code next to this file, so a
 process pays the compile (a few seconds) once per installation.
 """
@@ -195,7 +201,12 @@ class CompiledRisk:
         col_of, cat_cols, categories = _booster_columns(booster, n_features)
         slot_of_col = {c: k for k, c in enumerate(cat_cols)}
 
-        kinds, cols, bitset_rows, thresholds, masks, bitsets = [], [], [], [], [], []
+        kinds: list[int] = []
+        cols: list[int] = []
+        bitset_rows: list[int] = []
+        thresholds: list[float] = []
+        masks: list[int] = []
+        bitsets: list[list[int]] = []
         tree_start, leaf_start, leaf_values = [0], [0], []
         path_start, path_cols, path_deltas = [0], [], []
         baseline = float(np.asarray(booster._baseline_prediction).ravel()[0])
