@@ -117,7 +117,7 @@ def test_feature_values_by_hand(storm):
     view = router.state.view(ctx.sku_idx, hours)
     lanes = lane_metrics(net, view, ctx)
     x = lane_features(net, view, ctx, lanes).reshape(net.n_nodes, net.n_options, len(FEATURES))
-    assert x.shape[-1] == len(FEATURES) == 23
+    assert x.shape[-1] == len(FEATURES) == 24
     np.testing.assert_array_equal(x[:, :, COL["slack_h"]], ctx.promise_hours - lanes.eta.reshape(net.n_nodes, -1))
     np.testing.assert_array_equal(x[:, :, COL["analytic_risk"]], lanes.risk.reshape(net.n_nodes, -1))
     assert (x[:, fedex, COL["carrier_volume_today"]] == 3).all()

@@ -40,6 +40,7 @@ __all__ = [
 # (name, dtype): "float64" a number, "category" an integer code.
 FEATURES: tuple[tuple[str, str], ...] = (
     ("eta_h", "float64"),  # analytic ETA: queue + cut-off wait + transit x congestion x weather
+    ("transit_h", "float64"),  # its transit part: transit x congestion x weather
     ("sigma_h", "float64"),  # analytic spread of the ETA
     ("analytic_risk", "float64"),  # the analytic estimate, P(normal arrival > promise)
     ("slack_h", "float64"),  # promise - analytic ETA
@@ -70,6 +71,7 @@ CATEGORICAL: tuple[int, ...] = tuple(i for i, (_, kind) in enumerate(FEATURES) i
 #: Words for each feature in a rationale sentence.
 FEATURE_LABELS: dict[str, str] = {
     "eta_h": "ETA",
+    "transit_h": "transit",
     "sigma_h": "ETA spread",
     "analytic_risk": "analytic risk",
     "slack_h": "slack to promise",
@@ -126,36 +128,38 @@ def lane_features(net: Network, view: StateView, ctx: OrderContext, lanes: LaneM
     x = np.empty((n_nodes, n_opt, len(FEATURES)))
     queue_h = lanes.queue_h
     eta = lanes.eta.reshape(n_nodes, n_opt)
+    wait = np.mod(net.cutoff_hour_utc - (ctx.now_hour_utc + queue_h), 24.0)
     x[:, :, 0] = eta
-    x[:, :, 1] = lanes.sigma.reshape(n_nodes, n_opt)
-    x[:, :, 2] = lanes.risk.reshape(n_nodes, n_opt)
-    x[:, :, 3] = ctx.promise_hours - eta
-    x[:, :, 4] = ctx.promise_hours
-    x[:, :, 5] = queue_h[:, None]
-    x[:, :, 6] = (view.queue_orders / (view.throughput_per_hour * 24.0))[:, None]
-    x[:, :, 7] = np.minimum(view.lane_left, LANE_LEFT_CAP)
-    x[:, :, 8] = np.mod(net.cutoff_hour_utc - (ctx.now_hour_utc + queue_h), 24.0)[:, None]
-    x[:, :, 9] = view.congestion
-    x[:, :, 10] = view.weather_node[:, None]
-    x[:, :, 11] = ctx.dest_weather
+    x[:, :, 1] = eta - queue_h[:, None] - wait[:, None]
+    x[:, :, 2] = lanes.sigma.reshape(n_nodes, n_opt)
+    x[:, :, 3] = lanes.risk.reshape(n_nodes, n_opt)
+    x[:, :, 4] = ctx.promise_hours - eta
+    x[:, :, 5] = ctx.promise_hours
+    x[:, :, 6] = queue_h[:, None]
+    x[:, :, 7] = (view.queue_orders / (view.throughput_per_hour * 24.0))[:, None]
+    x[:, :, 8] = np.minimum(view.lane_left, LANE_LEFT_CAP)
+    x[:, :, 9] = wait[:, None]
+    x[:, :, 10] = view.congestion
+    x[:, :, 11] = view.weather_node[:, None]
+    x[:, :, 12] = ctx.dest_weather
     if view.closure_ahead_h is None:
-        x[:, :, 12] = np.nan
+        x[:, :, 13] = np.nan
     else:
-        x[:, :, 12] = (view.closure_ahead_h < ctx.promise_hours)[:, None]
-    x[:, :, 13] = ctx.dist_miles[:, None]
-    x[:, :, 14] = float(ctx.qty.sum())
-    x[:, :, 15] = ctx.tier_multiplier
-    x[:, :, 16] = ctx.now_hour_utc
-    x[:, :, 17] = ctx.weekday
+        x[:, :, 13] = (view.closure_ahead_h < ctx.promise_hours)[:, None]
+    x[:, :, 14] = ctx.dist_miles[:, None]
+    x[:, :, 15] = float(ctx.qty.sum())
+    x[:, :, 16] = ctx.tier_multiplier
+    x[:, :, 17] = ctx.now_hour_utc
+    x[:, :, 18] = ctx.weekday
     car, svc, same = _codes(net)
     if view.shipped_today is None:
-        x[:, :, 18] = np.nan
+        x[:, :, 19] = np.nan
     else:
-        x[:, :, 18] = (same @ view.shipped_today)[None, :]
-    x[:, :, 19] = np.arange(n_nodes, dtype=float)[:, None]
-    x[:, :, 20] = ctx.dest_region
-    x[:, :, 21] = car[None, :]
-    x[:, :, 22] = svc[None, :]
+        x[:, :, 19] = (same @ view.shipped_today)[None, :]
+    x[:, :, 20] = np.arange(n_nodes, dtype=float)[:, None]
+    x[:, :, 21] = ctx.dest_region
+    x[:, :, 22] = car[None, :]
+    x[:, :, 23] = svc[None, :]
     return x.reshape(n_nodes * n_opt, len(FEATURES))
 
 

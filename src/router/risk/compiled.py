@@ -100,7 +100,9 @@ class CompiledRisk:
     calibration : {"isotonic", "sigmoid"}
     """
 
-    __slots__ = ("_ints", "_floats", "_words", "feature_names", "n_features", "n_trees", "n_nodes", "calibration")
+    __slots__ = (
+        "_ints", "_floats", "_words", "feature_names", "n_features", "n_trees", "n_nodes", "calibration", "lane_history",
+    )
 
     def __init__(
         self,
@@ -118,16 +120,20 @@ class CompiledRisk:
         self.n_trees = int(self._ints[_H_TREES])
         self.n_nodes = int(self._ints[_H_INT] + self._ints[_H_LEAVES])
         self.calibration = calibration
+        # router.risk.model.LaneHistory: appends the lane_history column to X (plain arrays)
+        self.lane_history = None
         if len(self.feature_names) != self.n_features:
             raise ValueError(f"{len(self.feature_names)} feature names for a model of {self.n_features} features")
 
     def __getstate__(self):
-        return {name: getattr(self, name) for name in ("_ints", "_floats", "_words", "feature_names", "calibration")}
+        names = ("_ints", "_floats", "_words", "feature_names", "calibration", "lane_history")
+        return {name: getattr(self, name) for name in names}
 
     def __setstate__(self, state) -> None:
         CompiledRisk.__init__(
             self, state["_ints"], state["_floats"], state["_words"], state["feature_names"], state["calibration"]
         )
+        self.lane_history = state.get("lane_history")
 
     def __repr__(self) -> str:
         return (
@@ -180,6 +186,8 @@ class CompiledRisk:
 
     def _check(self, X) -> np.ndarray:
         X = np.ascontiguousarray(X, dtype=np.float64)
+        if self.lane_history is not None and X.ndim == 2 and X.shape[1] == self.n_features - self.lane_history.n_columns:
+            X = np.ascontiguousarray(np.column_stack([X, self.lane_history.transform(X)]))
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(
                 f"X has shape {X.shape}; expected (n_rows, {self.n_features}) with columns "
@@ -197,7 +205,8 @@ class CompiledRisk:
             raise ValueError("the model is not fitted: call fit() before compile()")
         if booster.n_trees_per_iteration_ != 1:
             raise ValueError(f"expected a binary booster (1 tree per iteration), got {booster.n_trees_per_iteration_}")
-        n_features = int(model.n_features_in_)
+        # the booster's width: the model's features, plus lane_history when the model keeps one
+        n_features = int(booster.n_features_in_)
         col_of, cat_cols, categories = _booster_columns(booster, n_features)
         slot_of_col = {c: k for k, c in enumerate(cat_cols)}
 
@@ -302,8 +311,14 @@ class CompiledRisk:
                 np.asarray(bitsets, dtype=np.uint64).reshape(-1),
             ]
         )
-        names = tuple(getattr(model, "feature_names_in_", None) or (f"x{i}" for i in range(n_features)))
-        return cls(ints, floats, words, names, "isotonic" if cal_kind == _ISOTONIC else "sigmoid")
+        names = tuple(
+            getattr(model, "booster_feature_names_", None)
+            or getattr(model, "feature_names_in_", None)
+            or (f"x{i}" for i in range(n_features))
+        )
+        out = cls(ints, floats, words, names, "isotonic" if cal_kind == _ISOTONIC else "sigmoid")
+        out.lane_history = getattr(model, "lane_history_", None)
+        return out
 
 
 # ----------------------------------------------------------------- building

@@ -37,7 +37,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["DelayRiskModel", "MIN_CALIBRATION_ROWS"]
+__all__ = ["DelayRiskModel", "LaneHistory", "MIN_CALIBRATION_ROWS"]
 
 #: Fewer calibration rows than this give an isotonic fit of a handful of steps
 #: whose probabilities are mostly noise.
@@ -88,6 +88,29 @@ l2_regularization, early_stopping, random_state
         ``fit`` got no ``times``. Every calibration row is strictly later than
         every training row.
     n_train_rows_, n_calibration_rows_ : int
+    lane_history_ : LaneHistory or None
+        With ``lane_features``: what each lane did in the training slice, given to
+        the booster as extra columns (see below).
+
+    Lane history. What a lane does beyond the analytic estimate (a carrier that is
+    slow to one region from one node) is a three-way interaction of category
+    codes that trees of a few leaves learn poorly from a few hundred rows per
+    lane. One number per lane states it, shrunk toward 0 by ``lane_smoothing``
+    pseudo rows (``sum(r) / (n + lane_smoothing)``):
+
+    * with ``fit(..., transit_obs=...)`` and ``lane_transit`` (the column of the
+      expected transit hours), ``r`` is the log ratio of observed to expected
+      transit, clipped to +-0.5 (an exception's extra days say nothing about the
+      lane): the lane's transit bias, ``lane_history``; with ``lane_slack`` and
+      ``lane_sigma`` too, a second column ``lane_adjusted_z`` = (slack - expected
+      transit x (exp(bias) - 1)) / sigma, the analytic margin with the lane's
+      transit corrected by its bias;
+    * otherwise ``r`` is the label minus the ``lane_offset`` column.
+
+    The training rows get it out of fold (five contiguous time folds, each
+    encoded from the other four), so the booster never sees a row's own outcome
+    through it; the calibration slice and every later prediction use the table
+    of the whole training slice, which holds only outcomes before them.
     """
 
     def __init__(
@@ -105,6 +128,12 @@ l2_regularization, early_stopping, random_state
         l2_regularization: float = 1.0,
         early_stopping: str | bool = "auto",
         random_state: int | None = 0,
+        lane_features: Sequence[str | int] | None = None,
+        lane_offset: str | int | None = None,
+        lane_smoothing: float = 50.0,
+        lane_transit: str | int | None = None,
+        lane_slack: str | int | None = None,
+        lane_sigma: str | int | None = None,
     ) -> None:
         self.feature_names = feature_names
         self.categorical_features = categorical_features
@@ -118,6 +147,12 @@ l2_regularization, early_stopping, random_state
         self.l2_regularization = l2_regularization
         self.early_stopping = early_stopping
         self.random_state = random_state
+        self.lane_features = lane_features
+        self.lane_offset = lane_offset
+        self.lane_smoothing = lane_smoothing
+        self.lane_transit = lane_transit
+        self.lane_slack = lane_slack
+        self.lane_sigma = lane_sigma
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -126,7 +161,7 @@ l2_regularization, early_stopping, random_state
 
     # ------------------------------------------------------------------ fit
 
-    def fit(self, X, y, times=None) -> DelayRiskModel:
+    def fit(self, X, y, times=None, transit_obs=None) -> DelayRiskModel:
         """Train the booster on the earlier rows, the calibrator on the latest ones.
 
         Parameters
@@ -138,6 +173,9 @@ l2_regularization, early_stopping, random_state
         times : array-like of shape (n_rows,), optional
             Decision time of each row (float hours or datetime64). Rows are
             ordered by it (stable sort); None keeps the given order.
+        transit_obs : array-like of shape (n_rows,), optional
+            Observed transit hours of each row's parcel (NaN unknown), for the
+            lane history (see the class docstring).
         """
         if self.calibration not in _CALIBRATIONS:
             raise ValueError(f"calibration={self.calibration!r}: expected one of {_CALIBRATIONS}")
@@ -183,7 +221,30 @@ l2_regularization, early_stopping, random_state
                     "both on-time and late examples are needed in each slice"
                 )
 
-        is_cat = np.zeros(n_features, dtype=bool)
+        history = None
+        X_fit = X
+        if self.lane_features is not None:
+            lane_cols = _resolve_categorical(self.lane_features, names)
+
+            def col(name):
+                return None if name is None else _resolve_categorical([name], names)[0]
+
+            obs = None if transit_obs is None else np.asarray(transit_obs, dtype=np.float64)
+            if obs is not None and obs.shape != (n_rows,):
+                raise ValueError(f"transit_obs has shape {obs.shape}; expected ({n_rows},)")
+            history = LaneHistory(
+                lane_cols, col(self.lane_offset), float(self.lane_smoothing),
+                transit_col=col(self.lane_transit) if obs is not None else None,
+                slack_col=col(self.lane_slack), sigma_col=col(self.lane_sigma),
+            )
+            target = history.target(X, y01, obs)
+            history.learn(X[train], target[train])
+            extra = np.empty((n_rows, history.n_columns))
+            extra[train] = history.out_of_fold(X[train], target[train])
+            extra[calib] = history.transform(X[calib])
+            X_fit = np.column_stack([X, extra])
+        n_cols = X_fit.shape[1]
+        is_cat = np.zeros(n_cols, dtype=bool)
         is_cat[list(cat_idx)] = True
         booster = HistGradientBoostingClassifier(
             loss="log_loss",
@@ -197,9 +258,9 @@ l2_regularization, early_stopping, random_state
             categorical_features=is_cat if cat_idx else None,
             random_state=self.random_state,
         )
-        booster.fit(X[train], y01[train])
+        booster.fit(X_fit[train], y01[train])
 
-        margin = booster.decision_function(X[calib])
+        margin = booster.decision_function(X_fit[calib])
         calibrator = _fit_calibrator(self.calibration, margin, y01[calib])
 
         self.booster_ = booster
@@ -212,6 +273,8 @@ l2_regularization, early_stopping, random_state
         self.calibration_range_ = (t_sorted[cut], t_sorted[-1])
         self.n_train_rows_ = int(train.size)
         self.n_calibration_rows_ = int(calib.size)
+        self.lane_history_ = history
+        self.booster_feature_names_ = names + (history.column_names if history is not None else ())
         return self
 
     def _resolve_names(self, n_features: int) -> tuple[str, ...]:
@@ -228,7 +291,11 @@ l2_regularization, early_stopping, random_state
 
     def margin(self, X) -> np.ndarray:
         """The booster's raw log-odds of late, float64[n] (before calibration)."""
-        return self.booster_.decision_function(self._check_X(X))
+        X = self._check_X(X)
+        history = getattr(self, "lane_history_", None)
+        if history is not None:
+            X = np.column_stack([X, history.transform(X)])
+        return self.booster_.decision_function(X)
 
     def predict_proba(self, X) -> np.ndarray:
         """[P(classes_[0]), P(classes_[1])] per row, calibrated; float64[n, 2]."""
@@ -348,3 +415,101 @@ def _fit_calibrator(kind: str, margin: np.ndarray, y01: np.ndarray):
     yy = np.concatenate([np.ones(margin.size, dtype=np.int8), np.zeros(margin.size, dtype=np.int8)])
     w = np.concatenate([target, 1.0 - target])
     return LogisticRegression(C=np.inf, solver="lbfgs", max_iter=1000).fit(Xm, yy, sample_weight=w)
+
+
+
+class LaneHistory:
+    """What each lane did in training, looked up by the lane's category codes (plain arrays, no scikit-learn).
+
+    A lane is the tuple of codes in ``columns``; codes combine into one int64 key
+    by mixed radix. A lane unseen in training, or a row with a NaN or negative
+    code, gets 0 (no history: the booster relies on the other columns). See
+    :class:`DelayRiskModel` for what the value is.
+    """
+
+    FOLDS = 5
+    CLIP = 0.5
+
+    def __init__(self, columns, offset_col=None, smoothing: float = 50.0, *, transit_col=None, slack_col=None, sigma_col=None) -> None:
+        self.columns = tuple(int(c) for c in columns)
+        self.offset_col = None if offset_col is None else int(offset_col)
+        self.smoothing = float(smoothing)
+        self.transit_col = None if transit_col is None else int(transit_col)
+        adjusted = self.transit_col is not None and slack_col is not None and sigma_col is not None
+        self.slack_col = int(slack_col) if adjusted else None
+        self.sigma_col = int(sigma_col) if adjusted else None
+        self.radices = np.zeros(len(self.columns), dtype=np.int64)
+        self.keys = np.zeros(0, dtype=np.int64)
+        self.values = np.zeros(0)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return ("lane_history", "lane_adjusted_z") if self.slack_col is not None else ("lane_history",)
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.column_names)
+
+    def target(self, X, y01, transit_obs) -> np.ndarray:
+        """Per row, what the table averages: the clipped log transit ratio, or the label's residual (NaN: none)."""
+        if self.transit_col is not None and transit_obs is not None:
+            expected = X[:, self.transit_col]
+            ok = np.isfinite(transit_obs) & np.isfinite(expected) & (transit_obs > 0) & (expected > 0)
+            ratio = np.log(np.where(ok, transit_obs, 1.0) / np.where(ok, expected, 1.0))
+            return np.where(ok, np.clip(ratio, -self.CLIP, self.CLIP), np.nan)
+        offset = X[:, self.offset_col] if self.offset_col is not None else 0.0
+        return np.asarray(y01, dtype=np.float64) - np.nan_to_num(offset, nan=0.0)
+
+    def learn(self, X, target) -> None:
+        codes = X[:, list(self.columns)]
+        finite = np.isfinite(codes).all(axis=1) & (codes >= 0).all(axis=1)
+        self.radices = (np.max(np.where(finite[:, None], codes, 0), axis=0) + 2).astype(np.int64)
+        self.keys, self.values = self._table(self._keys(X), target)
+
+    def _keys(self, X) -> np.ndarray:
+        """int64[n] lane key; -1 for a row whose codes are NaN, negative, fractional or beyond the radix."""
+        codes = X[:, list(self.columns)]
+        ok = np.isfinite(codes).all(axis=1) & (codes >= 0).all(axis=1) & (codes == np.floor(codes)).all(axis=1)
+        c = np.where(ok[:, None], codes, 0).astype(np.int64)
+        ok &= (c < self.radices[None, :]).all(axis=1)
+        key = np.zeros(len(X), dtype=np.int64)
+        for j in range(c.shape[1]):
+            key = key * self.radices[j] + c[:, j]
+        return np.where(ok, key, -1)
+
+    def _table(self, keys, target) -> tuple[np.ndarray, np.ndarray]:
+        valid = (keys >= 0) & np.isfinite(target)
+        uniq, inv = np.unique(keys[valid], return_inverse=True)
+        sums = np.bincount(inv, weights=target[valid], minlength=len(uniq))
+        counts = np.bincount(inv, minlength=len(uniq))
+        return uniq, sums / (counts + self.smoothing)
+
+    @staticmethod
+    def _lookup(table_keys, table_values, keys) -> np.ndarray:
+        if len(table_keys) == 0:
+            return np.zeros(len(keys))
+        pos = np.minimum(np.searchsorted(table_keys, keys), len(table_keys) - 1)
+        return np.where((table_keys[pos] == keys) & (keys >= 0), table_values[pos], 0.0)
+
+    def _columns(self, X, h) -> np.ndarray:
+        if self.slack_col is None:
+            return h[:, None]
+        transit = X[:, self.transit_col]  # type: ignore[index]
+        z = (X[:, self.slack_col] - transit * np.expm1(h)) / X[:, self.sigma_col]
+        return np.column_stack([h, z])
+
+    def transform(self, X) -> np.ndarray:
+        """float64[n, n_columns]: the lane's history (0 without one), and the adjusted margin."""
+        X = np.asarray(X, dtype=np.float64)
+        return self._columns(X, self._lookup(self.keys, self.values, self._keys(X)))
+
+    def out_of_fold(self, X, target) -> np.ndarray:
+        """The training rows' columns, each fold's from the other folds (rows in time order, contiguous folds)."""
+        keys = self._keys(X)
+        h = np.zeros(len(X))
+        for fold in np.array_split(np.arange(len(X)), self.FOLDS):
+            rest = np.ones(len(X), dtype=bool)
+            rest[fold] = False
+            k, v = self._table(keys[rest], target[rest])
+            h[fold] = self._lookup(k, v, keys[fold])
+        return self._columns(X, h)

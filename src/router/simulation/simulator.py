@@ -382,7 +382,9 @@ class Simulation:
             x = np.concatenate(self._rows) if self._rows else np.zeros((0, len(FEATURES)))
             late = legs.delivered_hours > self.promise_hours[legs.order]
             # the result is frozen; its training dict is filled in place (it is not fingerprinted)
-            result.training.update({"X": x, "late": late, "strategy": np.asarray(self._row_strategy)})
+            result.training.update(
+                {"X": x, "late": late, "strategy": np.asarray(self._row_strategy), "transit_h": legs.transit_hours}
+            )
         outcomes_s = 0.0
         if record_outcomes and self.ledger is not None:
             t1 = time.perf_counter()

@@ -46,7 +46,14 @@ class RowSet:
     scenario: np.ndarray  # str[R]
     seed: np.ndarray  # int64[R] (-1 when not simulated)
     strategy: np.ndarray  # str[R]: who routed the order (explore_random for exploration)
+    # float64[R] observed hours from departure to delivery (NaN unknown): what the model's
+    # lane history learns a lane's transit bias from
+    transit_obs_h: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.transit_obs_h is None:
+            object.__setattr__(self, "transit_obs_h", np.full(len(self.late), np.nan))
 
     def __len__(self) -> int:
         return len(self.late)
@@ -54,7 +61,7 @@ class RowSet:
     def take(self, keep: np.ndarray) -> RowSet:
         return RowSet(
             self.X[keep], self.late[keep], self.time_h[keep], self.scenario[keep], self.seed[keep], self.strategy[keep],
-            dict(self.meta),
+            self.transit_obs_h[keep], dict(self.meta),  # type: ignore[index]
         )
 
     def sorted_by_time(self) -> RowSet:
@@ -80,6 +87,7 @@ class RowSet:
             np.concatenate([p.scenario for p in parts]),
             np.concatenate([p.seed for p in parts]),
             np.concatenate([p.strategy for p in parts]),
+            np.concatenate([p.transit_obs_h for p in parts]),  # type: ignore[misc]
             dict(parts[0].meta),
         )
 
@@ -120,6 +128,7 @@ def _run_job(job: SimJob) -> RowSet:
         np.full(n, sc.name),
         np.full(n, job.seed, dtype=np.int64),
         t["strategy"].astype(str),
+        np.asarray(t["transit_h"], dtype=float),
     )
 
 
@@ -157,11 +166,14 @@ def simulate_rows(
 
 
 # --------------------------------------------------------------------- ledger
-def _leg_label(outcome: dict, node: str, carrier: str, service: str) -> bool | None:
+def _leg_label(outcome: dict, node: str, carrier: str, service: str) -> tuple[bool, float] | None:
+    """(late, observed transit hours) of one leg of an outcome; None when the outcome lacks the leg."""
     promised = datetime.fromisoformat(outcome["promised_by"])
     for leg in outcome.get("legs", ()):
         if leg["node"] == node and leg["carrier"] == carrier and leg["service"] == service:
-            return datetime.fromisoformat(leg["delivered_at"]) > promised
+            delivered = datetime.fromisoformat(leg["delivered_at"])
+            transit = (delivered - datetime.fromisoformat(leg["departed_at"])).total_seconds() / 3600.0
+            return delivered > promised, transit
     return None
 
 
@@ -197,7 +209,7 @@ def ledger_rows(
 
     net = build_network(scenario)
     net_hash = net.content_hash
-    xs, late, times, strat, scen = [], [], [], [], []
+    xs, late, times, strat, scen, transit = [], [], [], [], [], []
     skipped = 0
     for i, (record, outcome) in enumerate(pairs, start=1):
         if progress is not None and i % 200 == 0:
@@ -213,7 +225,8 @@ def ledger_rows(
                 skipped += 1
                 continue
             xs.append(row)
-            late.append(lab)
+            late.append(lab[0])
+            transit.append(lab[1])
             times.append(t)
             strat.append(record["strategy"]["name"])
             scen.append(record.get("scenario", scenario.name))
@@ -222,7 +235,7 @@ def ledger_rows(
     else:
         out = RowSet(
             np.asarray(xs), np.asarray(late, bool), np.asarray(times), np.asarray(scen), np.full(len(xs), -1, np.int64),
-            np.asarray(strat),
+            np.asarray(strat), np.asarray(transit, dtype=float),
         )
     out.meta.update({"source": "ledger", "skipped": skipped})
     return out
@@ -267,6 +280,9 @@ def file_rows(path: str | Path) -> RowSet:
     epoch = decided.min()
     times = ((decided - epoch).dt.total_seconds() / 3600.0).to_numpy()
     n = len(df)
-    out = RowSet(x, late.to_numpy().astype(bool), times, np.full(n, path.stem), np.full(n, -1, np.int64), np.full(n, "file"))
+    transit = df["transit_hours"].to_numpy(dtype=float) if "transit_hours" in df.columns else None
+    out = RowSet(
+        x, late.to_numpy().astype(bool), times, np.full(n, path.stem), np.full(n, -1, np.int64), np.full(n, "file"), transit
+    )
     out.meta.update({"source": str(path), "epoch": epoch.isoformat()})
     return out
