@@ -58,6 +58,7 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
     {
         # our estimators: plain attribute containers around scikit-learn objects
         "router.risk.model.DelayRiskModel",
+        "router.risk.model.LaneHistory",  # arrays and ints: each lane's transit bias
         "router.risk.baselines.LogisticBaseline",
         # the boosted trees' nodes, bin edges and loss (arrays and scalars only)
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
