@@ -13,6 +13,13 @@ were chosen on these four scenarios with seeds 1-3 (:data:`TUNE_SEEDS`). The rep
 on other seeds, 101-105 by default (:data:`HELD_OUT_SEEDS`); ``--with-tune-seeds`` adds
 the tuning seeds as a separate block, to show how much the choice flattered them.
 
+Delay risk. Every strategy routes with the network's champion delay-risk model (the
+router's default, trained on seeds 1-3); ``optimizer/analytic`` is the optimizer with the
+analytic late-risk estimate and the same weights. A second comparison gives optimizer
+(learned) minus optimizer/analytic: on-time points overall and for the vip tier, and cost
+per order in %, paired by seed. The issue's bar: vip on-time up in every scenario, overall
+on-time up by at least 1 point in storm and meltdown, at no more than +1 % cost.
+
 Comparison. Per scenario and seed, the paired difference optimizer minus each baseline
 (``nearest``, ``cheapest``, ``tier_rules``): cost per order in % of the baseline's, and
 true on-time rate in points. Over seeds: the mean and its 95 % t-interval. A winner is
@@ -37,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from protocol import NO_CLEAR_WINNER, interval, machine_facts, paired, parse_seeds  # noqa: E402  (benchmarks/protocol)
 
-from router.simulation.sweep import run_sweep, sweep_jobs  # noqa: E402
+from router.simulation.sweep import SweepJob, run_sweep, sweep_jobs  # noqa: E402
 
 SCENARIOS = {
     "calm": "national_calm",
@@ -46,6 +53,10 @@ SCENARIOS = {
     "carrier_meltdown": "national_meltdown",
 }
 STRATEGIES = ("nearest", "cheapest", "tier_rules", "optimizer")
+# Every strategy routes with the network's champion delay-risk model (the router's
+# default; it was trained on simulation seeds 1-3, docs/risk.md). ANALYTIC is the
+# optimizer on the analytic late-risk estimate, the same weights: learned vs analytic.
+ANALYTIC = "optimizer/analytic"
 OURS = "optimizer"
 BASELINES = ("nearest", "cheapest", "tier_rules")
 METRICS = ("on_time_rate", "cost_per_order_usd", "shipments_per_order", "p95_delivery_hours", "unfulfilled_lines")
@@ -56,10 +67,30 @@ HELD_OUT_SEEDS = (101, 102, 103, 104, 105)
 QUICK_SEEDS = (101, 102)
 
 
+def label_of(job) -> str:
+    return ANALYTIC if job.strategy == OURS and job.risk_model is None else job.strategy
+
+
 def per_seed(results, fname: str, strategy: str, seeds: list[int]) -> dict[str, list[float]]:
-    """Each metric's value per seed, in ``seeds`` order, for one scenario file and strategy."""
-    by_seed = {r.job.seed: r.kpis["overall"] for r in results if Path(r.job.scenario).stem == fname and r.job.strategy == strategy}
-    return {m: [float(by_seed[s][m] or 0.0) for s in seeds] for m in METRICS}
+    """Each metric's value per seed, in ``seeds`` order, for one scenario file and strategy
+    (``vip_on_time_rate``: the vip tier's on-time rate)."""
+    by_seed = {r.job.seed: r.kpis for r in results if Path(r.job.scenario).stem == fname and label_of(r.job) == strategy}
+    out = {m: [float(by_seed[s]["overall"][m] or 0.0) for s in seeds] for m in METRICS}
+    out["vip_on_time_rate"] = [float(by_seed[s]["by_tier"].get("vip", {}).get("on_time_rate") or 0.0) for s in seeds]
+    return out
+
+
+def learned_vs_analytic(results, seeds: list[int]) -> dict:
+    """Per scenario, optimizer with the learned risk minus with the analytic risk, paired by seed."""
+    out = {}
+    for label, fname in SCENARIOS.items():
+        a, b = per_seed(results, fname, OURS, seeds), per_seed(results, fname, ANALYTIC, seeds)
+        out[label] = {
+            "on_time_points": paired(a["on_time_rate"], b["on_time_rate"], (OURS, ANALYTIC), lower_is_better=False, scale=100.0, digits=3),
+            "vip_on_time_points": paired(a["vip_on_time_rate"], b["vip_on_time_rate"], (OURS, ANALYTIC), lower_is_better=False, scale=100.0, digits=3),
+            "cost_pct": paired(a["cost_per_order_usd"], b["cost_per_order_usd"], (OURS, ANALYTIC), lower_is_better=True, scale=100.0, relative=True, digits=3),
+        }
+    return out
 
 
 def compare(results, seeds: list[int]) -> tuple[dict, dict]:
@@ -67,8 +98,8 @@ def compare(results, seeds: list[int]) -> tuple[dict, dict]:
     kpis: dict = {}
     versus: dict = {}
     for label, fname in SCENARIOS.items():
-        values = {st: per_seed(results, fname, st, seeds) for st in STRATEGIES}
-        kpis[label] = {st: {m: interval(v) for m, v in values[st].items()} for st in STRATEGIES}
+        values = {st: per_seed(results, fname, st, seeds) for st in (*STRATEGIES, ANALYTIC)}
+        kpis[label] = {st: {m: interval(v) for m, v in values[st].items()} for st in (*STRATEGIES, ANALYTIC)}
         ours = values[OURS]
         versus[label] = {
             base: {
@@ -91,14 +122,14 @@ def _ci(iv: dict, fmt: str = "+.2f") -> str:
 
 def print_tables(kpis: dict, versus: dict, seeds: list[int]) -> None:
     print(f"\nseeds {seeds}: mean over seeds, 95 % t-interval in brackets")
-    print(f"{'scenario':17s} {'strategy':10s} {'on-time %':>22s} {'cost/order $':>24s} {'ships/order':>12s} {'p95 h':>7s} {'unfilled':>9s}")
+    print(f"{'scenario':17s} {'strategy':18s} {'on-time %':>22s} {'cost/order $':>24s} {'ships/order':>12s} {'p95 h':>7s} {'unfilled':>9s}")
     for label in SCENARIOS:
-        for st in STRATEGIES:
+        for st in (*STRATEGIES, ANALYTIC):
             k = kpis[label][st]
             on = k["on_time_rate"]
             on_ci = "" if on["ci95"][0] is None else f" [{100 * on['ci95'][0]:.2f}, {100 * on['ci95'][1]:.2f}]"
             print(
-                f"{label:17s} {st:10s} {100 * on['mean']:7.2f}{on_ci:>15s} "
+                f"{label:17s} {st:18s} {100 * on['mean']:7.2f}{on_ci:>15s} "
                 f"{k['cost_per_order_usd']['mean']:8.2f} {_ci(k['cost_per_order_usd'], '.2f'):>15s} "
                 f"{k['shipments_per_order']['mean']:12.3f} {k['p95_delivery_hours']['mean']:7.1f} "
                 f"{k['unfulfilled_lines']['mean']:9.1f}"
@@ -137,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     # The bench scenarios put every window (storm, sale, meltdown) at hours 6-30 and run
     # 4,000 orders a day, so a 30-hour run sees each window open and close.
     jobs = sweep_jobs(paths, list(STRATEGIES), seeds + tune_seeds, horizon_hours=hours)
+    jobs += [SweepJob(p, OURS, sd, None, hours, None, None) for p in paths for sd in seeds + tune_seeds]
     t0 = time.perf_counter()
 
     def progress(done: int, total: int) -> None:
@@ -155,6 +187,23 @@ def main(argv: list[str] | None = None) -> int:
         for label, row in versus.items()
     }
     beats_nearest = {label: verdict[label]["nearest"] == {"cost": OURS, "on_time": OURS} for label in SCENARIOS}
+    lva = learned_vs_analytic(results, seeds)
+    print("\noptimizer with the learned delay risk minus with the analytic risk (paired by seed, 95 % interval):")
+    for label, v in lva.items():
+        print(
+            f"  {label:18s} on-time {v['on_time_points']['mean']:+.2f} pts {v['on_time_points']['ci95']} "
+            f"({v['on_time_points']['winner']}); vip on-time {v['vip_on_time_points']['mean']:+.2f} pts "
+            f"{v['vip_on_time_points']['ci95']} ({v['vip_on_time_points']['winner']}); cost {v['cost_pct']['mean']:+.2f} % "
+            f"{v['cost_pct']['ci95']} ({v['cost_pct']['winner']})"
+        )
+    lva_targets = {
+        label: {
+            "vip_on_time_up": v["vip_on_time_points"]["winner"] == OURS,
+            "on_time_up_1pt": (v["on_time_points"]["ci95"][0] or -1) >= 1.0 if label in ("regional_storm", "carrier_meltdown") else None,
+            "cost_at_most_plus_1pct": (v["cost_pct"]["ci95"][1] if v["cost_pct"]["ci95"][1] is not None else 99) <= 1.0,
+        }
+        for label, v in lva.items()
+    }
     print(
         "\noptimizer beats nearest on cost AND on-time, with both intervals excluding 0: "
         + ", ".join(f"{label} {'yes' if ok else 'no'}" for label, ok in beats_nearest.items())
@@ -172,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         "optimizer_vs": versus,
         "winners": verdict,
         "beats_nearest_on_both": beats_nearest,
+        "learned_vs_analytic": lva,
+        "learned_vs_analytic_targets": lva_targets,
         "all_beaten": all(beats_nearest.values()),
         "no_clear_winner": NO_CLEAR_WINNER,
         "machine": machine,

@@ -32,7 +32,7 @@ def test_rows_rebuilt_from_the_ledger_equal_the_rows_the_simulation_collected(st
     assert len(live) == len(r.legs.order) > 150
     net = sim.router.network
     rebuilt = []
-    for i, did in enumerate(r.decision_ids):
+    for _i, did in enumerate(r.decision_ids):
         rec = ledger.get_decision(did)
         if rec["chosen"] is None:
             continue

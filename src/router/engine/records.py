@@ -19,10 +19,10 @@ from router.candidates import CandidateSet
 from router.context import OrderContext, context_to_json
 from router.domain import Leg, LegLine, Order, Plan
 from router.engine.decide import LAST_RESORT, Ranked
+from router.legs import ANALYTIC_RISK_VERSION
 from router.network import Network
 from router.params import StrategyParams
 from router.rationale import build_rationale, factors_for, round6, round_np
-from router.legs import ANALYTIC_RISK_VERSION
 from router.state import StateView
 from router.strategies import StrategySet
 

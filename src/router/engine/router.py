@@ -41,18 +41,18 @@ from router.context import ContextBuilder, OrderContext, context_from_json
 from router.domain import Destination, Order, Plan, check_created_at
 from router.engine.decide import Ranked, decide
 from router.engine.records import RISK_MODEL_VERSION, RecordBuilder, plan_from_dict
-from router.legs import LaneRisk
 from router.errors import (
     InvalidOrderError,
     InvalidPlanError,
     LedgerError,
-    ReservationConflict,
     ReplayError,
+    ReservationConflict,
     RouterError,
     UnknownStrategyError,
     pydantic_field_error,
 )
 from router.ledger import DEFAULT_URL, DecisionLedger, open_ledger
+from router.legs import LaneRisk
 from router.network import Network, build_network
 from router.params import RouterOptions, StrategyParams
 from router.scenario import Scenario, load_scenario

@@ -35,12 +35,12 @@ from router.context import promised_at
 from router.demand import generate_orders
 from router.domain import Order
 from router.engine import Decision, Router
-from router.ledger import DecisionLedger
-from router.scenario import Scenario
-from router.simulation.world import LegRecords, World, WorldParams
 from router.features import FEATURES, lane_features
+from router.ledger import DecisionLedger
 from router.legs import lane_metrics
+from router.scenario import Scenario
 from router.simulation import crn
+from router.simulation.world import LegRecords, World, WorldParams
 from router.strategies import RANDOM, RandomStrategy, StrategySet, default_strategies
 
 __all__ = ["SimResult", "Simulation", "simulate"]
