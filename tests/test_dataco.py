@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _delay_risk_standin import install
 
 from router.risk.dataco import DATACO_PARAMS, DATACO_RELATIVE_PATH, evaluate_dataco, load_dataco, time_split
 
@@ -60,7 +59,6 @@ def test_time_split_puts_the_latest_rows_in_test():
 
 
 def test_model_scores_near_the_reference_without_a_leak(dataco_path):
-    install()
     r = evaluate_dataco(dataco_path, model_params=DATACO_PARAMS)
     assert (r["train_rows"], r["test_rows"]) == (700, 300)
     assert r["train_end"] < r["test_start"]  # ISO dates compare as strings

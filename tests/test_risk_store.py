@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 import sklearn
-from _delay_risk_standin import install
 
 from router.errors import ModelLoadError, RouterError
 from router.risk.baselines import LogisticBaseline
+from router.risk.model import DelayRiskModel
 from router.risk.store import (
     TRUSTED_TYPES,
     data_hash,
@@ -48,7 +48,6 @@ def lanes():
 @pytest.fixture(scope="module")
 def model(lanes):
     X, y, times = lanes
-    DelayRiskModel = install()
     return DelayRiskModel(feature_names=NAMES, categorical_features=["shipping_mode"], max_iter=20).fit(X, y, times=times)
 
 
@@ -217,7 +216,6 @@ def test_patch_version_difference_is_fine(saved, lanes):
 
 def test_untrusted_type_is_refused(tmp_path, lanes):
     X, y, times = lanes
-    DelayRiskModel = install()
     m = DelayRiskModel(feature_names=NAMES, max_iter=5).fit(X, y, times=times)
     m.gadget_ = Gadget()
     out = save_model(m, tmp_path / "v1", card_for(lanes))
