@@ -266,13 +266,13 @@ def file_rows(path: str | Path) -> RowSet:
     if missing:
         raise RouterError(f"{path}: missing columns {', '.join(missing)} (see docs/risk.md, Outcome files)")
     try:
-        decided = pd.to_datetime(df["decided_at"], utc=True)
+        decided = pd.to_datetime(df["decided_at"], utc=True, format="ISO8601")
     except Exception as exc:  # noqa: BLE001
         raise RouterError(f"{path}: column decided_at must hold ISO times ({exc})") from None
     late = df["late"]
     if not late.isin([0, 1, True, False]).all():
         bad = late[~late.isin([0, 1, True, False])].iloc[0]
-        raise RouterError(f"{path}: column late must be 0 or 1, found {bad!r}")
+        raise RouterError(f"{path}: column late must be 0 or 1, found {bad.item() if hasattr(bad, 'item') else bad!r}")
     try:
         x = df[list(feature_names())].to_numpy(dtype=float)
     except (TypeError, ValueError) as exc:
