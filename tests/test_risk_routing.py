@@ -220,3 +220,25 @@ def test_retraining_the_default_model_from_its_card_command_reproduces_its_metri
     for name, metrics in card["metrics_test_window"].items():
         for key, value in metrics.items():
             assert again["metrics_test_window"][name][key] == pytest.approx(value, rel=1e-9, abs=1e-12), (name, key)
+
+
+def test_the_routers_per_region_history_cache_scores_exactly_as_the_model(storm, champion):
+    from router.features import lane_features
+    from router.legs import lane_metrics
+
+    router = Router(storm, ledger=None)
+    scored = 0
+    for order in generate_orders(storm, 120, seed=8):
+        ctx = router.contexts.build(order, order.created_at, router.state.weather_at_region)
+        view = router.state.view(ctx.sku_idx, 1.0)
+        lanes = lane_metrics(router.network, view, ctx)
+        fast = router.risk(router.network, view, ctx, lanes)
+        reference = champion.compiled.predict(lane_features(router.network, view, ctx, lanes))
+        usable = (
+            router.network.lane_ok & (view.lane_left >= 1.0) & ctx.option_allowed[None, :]
+            & (~view.closed & (view.avail > 0).any(axis=1))[:, None]
+        ).ravel()
+        np.testing.assert_array_equal(fast[usable], reference[usable])
+        np.testing.assert_array_equal(fast[~usable], lanes.risk[~usable])  # lanes no plan can use
+        scored += int(usable.sum())
+    assert scored > 1000

@@ -66,6 +66,11 @@ class LaneRiskModel:
         self.version = version
         self.card = card or {}
         self.model = model
+        # The lane history of every (node, option) lane to one destination region depends on
+        # the region alone: looked up once per region and network, then indexed per order
+        # (the generic key lookup costs more than the trees on a few dozen rows).
+        self._history: dict[tuple[int, int], np.ndarray] = {}
+        self._codes = {name: i for i, (name, _) in enumerate(FEATURES)}
 
     def __repr__(self) -> str:
         return f"LaneRiskModel({self.version!r})"
@@ -108,8 +113,27 @@ class LaneRiskModel:
         )
         out = lanes.risk.copy()
         if len(rows):
-            out[rows] = self.compiled.predict(lane_features(net, view, ctx, lanes)[rows])
+            out[rows] = self.compiled.predict(self._with_history(net, ctx, lane_features(net, view, ctx, lanes)[rows], rows))
         return out
+
+    def _with_history(self, net: Network, ctx: OrderContext, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``x`` with the model's lane history columns, from the per-region cache (exactly as LaneHistory.transform)."""
+        history = getattr(self.compiled, "lane_history", None)
+        if history is None:
+            return x
+        key = (id(net), int(ctx.dest_region))
+        h_all = self._history.get(key)
+        if h_all is None:
+            full = lane_features_codes(net, int(ctx.dest_region), len(FEATURES), self._codes)
+            h_all = history.transform(full)[:, 0].copy()
+            if len(self._history) > 4096:
+                self._history.clear()
+            self._history[key] = h_all
+        h = h_all[rows]
+        if history.n_columns == 1:
+            return np.column_stack([x, h])
+        z = (x[:, history.slack_col] - x[:, history.transit_col] * np.expm1(h)) / x[:, history.sigma_col]
+        return np.column_stack([x, h, z])
 
     def explain(
         self, net: Network, view: StateView, ctx: OrderContext, lanes: LaneMetrics, flat: np.ndarray
@@ -230,3 +254,16 @@ def explain_plans(
         words.append(f"{label} " + "; ".join(parts))
     sentence = f"Late risk by model {model.version} (base {explained[0]['base']:.2f}): " + " | ".join(words) + "."
     return out, sentence
+
+
+def lane_features_codes(net: Network, region: int, width: int, codes: dict[str, int]) -> np.ndarray:
+    """A feature matrix of every (node, option) lane to ``region`` holding only the lane's codes (NaN elsewhere)."""
+    from router.features import _codes as option_codes
+
+    car, svc, _ = option_codes(net)
+    x = np.full((net.n_nodes, net.n_options, width), np.nan)
+    x[:, :, codes["node"]] = np.arange(net.n_nodes, dtype=float)[:, None]
+    x[:, :, codes["dest_region"]] = region
+    x[:, :, codes["carrier"]] = car[None, :]
+    x[:, :, codes["service"]] = svc[None, :]
+    return x.reshape(net.n_nodes * net.n_options, width)
