@@ -570,7 +570,14 @@ def train_risk(
     console.print(_metrics_table(f"{out['version']}: later held-out window, {out['test_rows']} legs", out["metrics"]))
     if "verdict" in out:
         v = out["verdict"]
-        console.print(f"verdict: {v.get('winner')} ({v.get('rule')})")
+        if "champion" in v:
+            ch, cl = v["champion"], v["challenger"]
+            console.print(
+                f"on the most recent {v['rows']} legs: champion {ch['version']} Brier {ch['brier']:.4f} ECE {ch['ece']:.4f}, "
+                f"challenger {cl['version']} Brier {cl['brier']:.4f} ECE {cl['ece']:.4f}"
+            )
+        who = "the challenger" if v.get("winner") == out["version"] else "the champion"
+        console.print(f"verdict: {who} {v.get('winner')} ({v.get('rule')})")
     console.print(
         f"model: {out['directory']} ({out['rows']} legs, {out['late_share']:.1%} late)"
         + ("; now the champion" if out["champion"] else "; the champion is unchanged")

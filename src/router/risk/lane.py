@@ -185,7 +185,7 @@ def top_contributions(explained: dict, net: Network, region_ids: tuple[str, ...]
     """
     contrib = dict(explained["contributions"])
     values = explained["values"]
-    identity = ("node", "dest_region", "carrier", "service", "lane_history", "lane_adjusted_z")
+    identity = ("node", "dest_region", "carrier", "service", "lane_history")
     lane_c = sum(contrib.pop(name) for name in identity if name in contrib)
     n, o = divmod(explained["lane"], net.n_options)
     region = int(values["dest_region"])
@@ -203,6 +203,8 @@ def _describe(name: str, value: float) -> str:
         return f"{label} {value:.0f} h"
     if name in ("load_ratio", "analytic_risk"):
         return f"{label} {value:.2f}"
+    if name == "lane_adjusted_z":
+        return f"margin after the lane's bias {value:+.1f} sd"
     if name == "closure_in_window":
         return label if value >= 0.5 else f"no {label}"
     if name == "distance_miles":
