@@ -509,9 +509,14 @@ class Router:
         risk = self.risk
         if not isinstance(risk, LaneRiskModel) or record["risk_model"].get("version") != risk.version:
             return
-        plans = [(label, c["legs"]) for label, c in zip(("chosen", "runner-up"), record["candidates"][:2])]
-        if not plans:
+        cands = record["candidates"]
+        if not cands:
             return
+        # the runner-up the sentence compares with: the best plan on other nodes (rationale._alternative),
+        # else the next plan at all
+        nodes = {leg[0] for leg in cands[0]["legs"]}
+        others = [c for c in cands[1:] if {leg[0] for leg in c["legs"]} != nodes] or cands[1:2]
+        plans = [("chosen", cands[0]["legs"])] + [("runner-up", c["legs"]) for c in others[:1]]
         detail, sentence = explain_plans(risk, self.network, view, ctx, self.network.region_ids, plans)
         record["risk_model"]["explain"] = detail
         record["rationale"]["risk_sentence"] = sentence
