@@ -38,7 +38,7 @@ def engine_parts(golden):
     from router.engine import Router, decision_inputs
     from router.params import StrategyParams
 
-    router = Router(load_scenario(SCENARIOS / "national.yaml"), ledger=None)
+    router = Router(load_scenario(SCENARIOS / "national.yaml"), ledger=None, risk_model=None)  # captured on the analytic risk
     params = StrategyParams.model_validate(golden["params"])
 
     def inputs(view_json, context_json):
