@@ -14,6 +14,7 @@ network: a model is loaded only for a network whose ids match the card's
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,7 @@ class LaneRiskModel:
         # (the generic key lookup costs more than the trees on a few dozen rows).
         self._history: dict[tuple[int, int], np.ndarray] = {}
         self._codes = {name: i for i, (name, _) in enumerate(FEATURES)}
+        self._local = threading.local()
 
     def __repr__(self) -> str:
         return f"LaneRiskModel({self.version!r})"
@@ -112,8 +114,11 @@ class LaneRiskModel:
             & (~view.closed & (view.avail > 0).any(axis=1))[:, None]
         )
         out = lanes.risk.copy()
+        x = lane_features(net, view, ctx, lanes)
+        # kept for explain() of the same decision (the record's rationale), per thread
+        self._local.last = (view, ctx, x)
         if len(rows):
-            out[rows] = self.compiled.predict(self._with_history(net, ctx, lane_features(net, view, ctx, lanes)[rows], rows))
+            out[rows] = self.compiled.predict(self._with_history(net, ctx, x[rows], rows))
         return out
 
     def _with_history(self, net: Network, ctx: OrderContext, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -136,7 +141,8 @@ class LaneRiskModel:
         return np.column_stack([x, h, z])
 
     def explain(
-        self, net: Network, view: StateView, ctx: OrderContext, lanes: LaneMetrics, flat: np.ndarray
+        self, net: Network, view: StateView, ctx: OrderContext, lanes: LaneMetrics | None, flat: np.ndarray,
+        digits: int | None = None,
     ) -> list[dict]:
         """Per lane in ``flat`` (``node * O + option``): P(late), the base rate and every feature's contribution.
 
@@ -144,24 +150,28 @@ class LaneRiskModel:
         trees, mapped through the calibration; see
         :meth:`router.risk.compiled.CompiledRisk.contributions`).
         """
-        x = lane_features(net, view, ctx, lanes)[flat]
+        flat = np.asarray(flat, dtype=np.int64)
+        last = getattr(self._local, "last", None)
+        if last is not None and last[0] is view and last[1] is ctx:
+            full = last[2]  # the features this decision was scored on
+        else:
+            full = lane_features(net, view, ctx, lanes)
+        x = self._with_history(net, ctx, full[flat], flat)
         p = self.compiled.predict(x)
         base, contrib = self.compiled.contributions(x)
+        if digits is not None:
+            contrib = np.round(contrib, digits)
         names = list(self.compiled.feature_names)
-        if len(names) > x.shape[1]:  # the model's lane history columns, from the lane's codes
-            x = np.column_stack([x, self.compiled.lane_history.transform(x)])
-        out = []
-        for i, lane in enumerate(np.asarray(flat).tolist()):
-            out.append(
-                {
-                    "lane": int(lane),
-                    "p": float(p[i]),
-                    "base": float(base[i]),
-                    "contributions": {names[j]: float(contrib[i, j]) for j in range(len(names))},
-                    "values": {names[j]: float(x[i, j]) for j in range(len(names))},
-                }
-            )
-        return out
+        return [
+            {
+                "lane": int(lane),
+                "p": float(p[i]),
+                "base": float(base[i]),
+                "contributions": dict(zip(names, contrib[i].tolist())),
+                "values": dict(zip(names, x[i].tolist())),
+            }
+            for i, lane in enumerate(flat.tolist())
+        ]
 
 
 class UnavailableRisk:
@@ -190,11 +200,10 @@ def top_contributions(explained: dict, net: Network, region_ids: tuple[str, ...]
     n, o = divmod(explained["lane"], net.n_options)
     region = int(values["dest_region"])
     dest = region_ids[region] if 0 <= region < len(region_ids) else "?"
-    items = [(f"lane {net.option_carrier[o]} {net.option_service[o]} {net.node_ids[n]} to {dest}", lane_c)]
-    for name, c in contrib.items():
-        items.append((_describe(name, values[name]), c))
+    lane = f"lane {net.option_carrier[o]} {net.option_service[o]} {net.node_ids[n]} to {dest}"
+    items: list[tuple[str | None, float]] = [(None, lane_c), *contrib.items()]
     items.sort(key=lambda t: -abs(t[1]))
-    return items[:k]
+    return [(lane if name is None else _describe(name, values[name]), c) for name, c in items[:k]]
 
 
 def _describe(name: str, value: float) -> str:
@@ -227,18 +236,29 @@ def explain_plans(
     record's candidates: the chosen plan and the runner-up). Each leg's
     contributions add up to its probability minus the model's base rate.
     """
-    from router.legs import lane_metrics
+    last = getattr(model._local, "last", None)
+    if last is not None and last[0] is view and last[1] is ctx:
+        lanes = None  # the decision's own features are kept: no need for the lane metrics again
+    else:
+        from router.legs import lane_metrics
 
-    lanes = lane_metrics(net, view, ctx)
+        lanes = lane_metrics(net, view, ctx)
     node_index = {n: i for i, n in enumerate(net.node_ids)}
     opt_index = {k: i for i, k in enumerate(zip(net.option_carrier, net.option_service))}
+    # every leg of every plan in one call: one feature build, one prediction, one attribution
+    flat = np.array(
+        [node_index[leg[0]] * net.n_options + opt_index[(leg[1], leg[2])] for _, legs in plans for leg in legs],
+        dtype=np.int64,
+    )
+    explained = iter(model.explain(net, view, ctx, lanes, flat, digits=9))
     out, words = [], []
+    base = 0.0
     for label, legs in plans:
-        flat = np.array([node_index[leg[0]] * net.n_options + opt_index[(leg[1], leg[2])] for leg in legs], dtype=np.int64)
-        explained = model.explain(net, view, ctx, lanes, flat)
         entry_legs = []
         parts = []
-        for leg, e in zip(legs, explained):
+        for leg in legs:
+            e = next(explained)
+            base = e["base"]
             named = top_contributions(e, net, region_ids, top)
             entry_legs.append(
                 {
@@ -248,13 +268,13 @@ def explain_plans(
                     "p_late": round(e["p"], 6),
                     "base": round(e["base"], 6),
                     "top": [[name, round(c, 6)] for name, c in named],
-                    "contributions": {k: round(v, 9) for k, v in e["contributions"].items()},
+                    "contributions": e["contributions"],
                 }
             )
             parts.append(f"{leg[0]} {e['p']:.2f}: " + ", ".join(f"{name} {c:+.2f}" for name, c in named))
         out.append({"plan": label, "legs": entry_legs})
         words.append(f"{label} " + "; ".join(parts))
-    sentence = f"Late risk by model {model.version} (base {explained[0]['base']:.2f}): " + " | ".join(words) + "."
+    sentence = f"Late risk by model {model.version} (base {base:.2f}): " + " | ".join(words) + "."
     return out, sentence
 
 
