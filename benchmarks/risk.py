@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from protocol import interval, machine_facts, paired, parse_seeds  # benchmarks/protocol
+from protocol import BENCH_SCENARIOS, interval, machine_facts, paired, parse_seeds  # benchmarks/protocol
 
 from router.features import feature_names
 from router.risk.baselines import LogisticBaseline
@@ -46,12 +46,7 @@ from router.training.rows import simulate_rows
 from router.training.train import ANALYTIC_COLUMN, DEFAULT_MODEL_PARAMS
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = {
-    "calm": "national_calm",
-    "peak_sale_day": "national_peak",
-    "regional_storm": "national_storm",
-    "carrier_meltdown": "national_meltdown",
-}
+SCENARIOS = BENCH_SCENARIOS
 TRAIN_SEEDS = (1, 2, 3)
 VALIDATION_SEEDS = (101, 102, 103)  # where DEFAULT_MODEL_PARAMS were chosen; never reported
 HELD_OUT_SEEDS = (201, 202, 203, 204, 205)

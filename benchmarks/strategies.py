@@ -42,16 +42,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from protocol import NO_CLEAR_WINNER, interval, machine_facts, paired, parse_seeds  # noqa: E402  (benchmarks/protocol)
+from protocol import BENCH_SCENARIOS, NO_CLEAR_WINNER, interval, machine_facts, paired, parse_seeds  # noqa: E402  (benchmarks/protocol)
 
 from router.simulation.sweep import SweepJob, run_sweep, sweep_jobs  # noqa: E402
 
-SCENARIOS = {
-    "calm": "national_calm",
-    "peak_sale_day": "national_peak",
-    "regional_storm": "national_storm",
-    "carrier_meltdown": "national_meltdown",
-}
+SCENARIOS = BENCH_SCENARIOS
 STRATEGIES = ("nearest", "cheapest", "tier_rules", "optimizer")
 # Every strategy routes with the network's champion delay-risk model (the router's
 # default; it was trained on simulation seeds 1-3, docs/risk.md). ANALYTIC is the

@@ -20,9 +20,17 @@ from collections.abc import Sequence
 
 from router.simulation.report import confidence_interval, machine_facts
 
-__all__ = ["NO_CLEAR_WINNER", "interval", "machine_facts", "paired", "parse_seeds", "winner"]
+__all__ = ["BENCH_SCENARIOS", "NO_CLEAR_WINNER", "interval", "machine_facts", "paired", "parse_seeds", "winner"]
 
 NO_CLEAR_WINNER = "no clear winner"
+
+#: The four simulated worlds of strategies.py and risk.py: label -> scenario file stem in scenarios/.
+BENCH_SCENARIOS = {
+    "calm": "national_calm",
+    "peak_sale_day": "national_peak",
+    "regional_storm": "national_storm",
+    "carrier_meltdown": "national_meltdown",
+}
 
 
 def parse_seeds(text: str) -> list[int]:
