@@ -155,6 +155,10 @@ class LaneRiskModel:
         if last is not None and last[0] is view and last[1] is ctx:
             full = last[2]  # the features this decision was scored on
         else:
+            if lanes is None:
+                from router.legs import lane_metrics
+
+                lanes = lane_metrics(net, view, ctx)
             full = lane_features(net, view, ctx, lanes)
         x = self._with_history(net, ctx, full[flat], flat)
         p = self.compiled.predict(x)
