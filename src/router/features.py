@@ -34,7 +34,6 @@ __all__ = [
     "LANE_LEFT_CAP",
     "feature_names",
     "lane_features",
-    "lane_identity",
 ]
 
 # (name, dtype): "float64" a number, "category" an integer code.
@@ -162,8 +161,3 @@ def lane_features(net: Network, view: StateView, ctx: OrderContext, lanes: LaneM
     x[:, :, 23] = svc[None, :]
     return x.reshape(n_nodes * n_opt, len(FEATURES))
 
-
-def lane_identity(net: Network, node: int, option: int, region_ids: tuple[str, ...], dest_region: int) -> str:
-    """Words for a lane: ``fedex 2day WH-ATL to atlanta-ga``."""
-    dest = region_ids[dest_region] if 0 <= dest_region < len(region_ids) else "?"
-    return f"{net.option_carrier[option]} {net.option_service[option]} {net.node_ids[node]} to {dest}"

@@ -15,7 +15,6 @@ network: a model is loaded only for a network whose ids match the card's
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from router.errors import ModelLoadError
 from router.features import FEATURE_LABELS, FEATURES, lane_features
 from router.legs import LaneMetrics
 from router.network import Network
+from router.rules import usable_options
 from router.state import StateView
 
 __all__ = ["LaneRiskModel", "UnavailableRisk", "network_domain"]
@@ -38,13 +38,6 @@ def network_domain(net: Network) -> dict:
         "carriers": sorted(set(net.option_carrier)),
         "services": sorted(set(net.option_service)),
     }
-
-
-@dataclass(frozen=True)
-class Contribution:
-    feature: str
-    value: float  # the feature's value for the lane
-    contribution: float  # its share of the probability (sums with the others to p - base)
 
 
 class LaneRiskModel:
@@ -98,9 +91,6 @@ class LaneRiskModel:
                 )
         return cls(model.compile(), str(card.get("version", directory.name)), card, model)
 
-    def features(self, net: Network, view: StateView, ctx: OrderContext, lanes: LaneMetrics) -> np.ndarray:
-        return lane_features(net, view, ctx, lanes)
-
     def __call__(self, net: Network, view: StateView, ctx: OrderContext, lanes: LaneMetrics) -> np.ndarray:
         """P(late) of every lane; the model scores the lanes a plan could use, the rest keep the analytic risk.
 
@@ -109,10 +99,7 @@ class LaneRiskModel:
         candidate generator and the split MIP draw from that set). Scoring only
         those lanes is about a third of the rows on the national network.
         """
-        rows = np.flatnonzero(
-            (net.lane_ok & (view.lane_left >= 1.0) & ctx.option_allowed[None, :])
-            & (~view.closed & (view.avail > 0).any(axis=1))[:, None]
-        )
+        rows = np.flatnonzero(usable_options(net, view, ctx) & (~view.closed & (view.avail > 0).any(axis=1))[:, None])
         out = lanes.risk.copy()
         x = lane_features(net, view, ctx, lanes)
         # kept for explain() of the same decision (the record's rationale), per thread
