@@ -55,6 +55,8 @@ from router.ledger import DEFAULT_URL, DecisionLedger, open_ledger
 from router.legs import LaneRisk
 from router.network import Network, build_network
 from router.params import RouterOptions, StrategyParams
+from router.risk.champion import load_champion, load_version
+from router.risk.lane import LaneRiskModel, UnavailableRisk, explain_plans
 from router.scenario import Scenario, load_scenario
 from router.solver.validate import Violation, check_plan, validate_plan
 from router.state import LiveState, StateView
@@ -241,9 +243,6 @@ class Router:
         return cls(scenario, ledger=ledger, seed=scenario.seed if seed is None else seed, **kwargs)
 
     def _risk_model(self, spec: LaneRisk | str | Path | None) -> LaneRisk | None:
-        from router.risk.champion import load_champion
-        from router.risk.lane import LaneRiskModel, UnavailableRisk
-
         if spec is None:
             return None
         if isinstance(spec, str) and spec == "champion":
@@ -261,8 +260,6 @@ class Router:
 
         Raises ReplayError when the version is no longer there.
         """
-        from router.risk.champion import load_version
-
         version = (rec.get("risk_model") or {}).get("version", RISK_MODEL_VERSION)
         if version == RISK_MODEL_VERSION:
             return None
@@ -504,8 +501,6 @@ class Router:
 
     def _explain_risk(self, record: dict, view: StateView, ctx: OrderContext) -> None:
         """Add the learned model's per-feature contributions for the chosen plan and the runner-up."""
-        from router.risk.lane import LaneRiskModel, explain_plans
-
         risk = self.risk
         if not isinstance(risk, LaneRiskModel) or record["risk_model"].get("version") != risk.version:
             return
