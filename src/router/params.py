@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from router.errors import ScenarioError, pydantic_field_error
 
-__all__ = ["BoundaryParams", "RouterOptions", "ScoreWeights", "StrategyParams"]
+__all__ = ["BoundaryParams", "RouterOptions", "ScoreWeights", "ServiceTarget", "ServiceTargets", "StrategyParams"]
 
 
 class ScoreWeights(NamedTuple):
@@ -40,6 +40,75 @@ class ScoreWeights(NamedTuple):
     late_risk: float
     load: float
     split: float
+
+
+class ServiceTarget(BaseModel):
+    """One on-time target: the share of a tier's orders (optionally in one region) delivered by the promise."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tier: str = Field(min_length=1, description="the customer tier the target is for")
+    region: str | None = Field(
+        default=None, description="only orders to this destination region (default: every region of the tier)"
+    )
+    on_time: float = Field(gt=0.0, lt=1.0, description="target share of orders delivered by their promise")
+    max_late_risk: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="hard floor: never choose a plan whose late risk exceeds this when one at or below it exists",
+    )
+
+    @property
+    def key(self) -> str:
+        """The segment's name in records and reports: ``vip`` or ``vip@new-york-ny``."""
+        return self.tier if self.region is None else f"{self.tier}@{self.region}"
+
+
+class ServiceTargets(BaseModel):
+    """On-time targets per tier (and region) and how the controller prices lateness to meet them.
+
+    Each target is a constraint on expected on-time; its lateness price (USD for a
+    certain miss, the ``late_risk`` term's weight for that segment) is the
+    constraint's multiplier, moved after every decision by a dual step (see
+    :mod:`router.targets`). The defaults were chosen on simulation seeds 1-3 of the
+    four bench scenarios (benchmarks/frontier.py ``--tune``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    targets: tuple[ServiceTarget, ...] = Field(min_length=1)
+    window_hours: float = Field(
+        default=24.0, gt=0.0, le=24.0 * 28, description="recent decisions and outcomes the controller averages over"
+    )
+    gain: float = Field(
+        default=0.05,
+        gt=0.0,
+        le=10.0,
+        description="log-price step per hour per point of on-time gap (a 1-point shortfall held for an hour "
+        "multiplies the price by exp(gain))",
+    )
+    min_price_usd: float = Field(default=1.0, gt=0.0, description="the price never falls below this")
+    max_price_usd: float = Field(
+        default=500.0, gt=0.0, description="the cap: a target the network cannot meet never drives the price past it"
+    )
+    outcome_prior: float = Field(
+        default=200.0,
+        ge=0.0,
+        description="pseudo-count of the realised-outcome correction: with n outcomes in the window the "
+        "correction (realised minus expected on-time) counts n / (n + outcome_prior)",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ServiceTargets:
+        if self.min_price_usd > self.max_price_usd:
+            raise ValueError(f"min_price_usd {self.min_price_usd} exceeds max_price_usd {self.max_price_usd}")
+        seen: set[str] = set()
+        for t in self.targets:
+            if t.key in seen:
+                raise ValueError(f"two targets for segment {t.key!r}")
+            seen.add(t.key)
+        return self
 
 
 class StrategyParams(BaseModel):
@@ -63,6 +132,12 @@ class StrategyParams(BaseModel):
         default=1.0,
         ge=0.0,
         description="multiplier on the shadow price of the stock a plan uses (state's stock prices, USD per unit)",
+    )
+
+    targets: ServiceTargets | None = Field(
+        default=None,
+        description="on-time targets per tier: the late_risk price of a targeted segment is set by the "
+        "controller (router.targets) instead of late_risk_usd x the tier multiplier",
     )
 
     allow_quantity_split: bool = Field(
@@ -92,13 +167,17 @@ class StrategyParams(BaseModel):
         except ValidationError as exc:
             raise pydantic_field_error(exc, ScenarioError, source=str(path)) from None
 
-    def score_weights(self, tier_multiplier: float = 1.0) -> ScoreWeights:
-        """The score weights for a customer whose tier multiplies lateness by ``tier_multiplier``."""
+    def score_weights(self, tier_multiplier: float = 1.0, late_risk_usd: float | None = None) -> ScoreWeights:
+        """The score weights for a customer whose tier multiplies lateness by ``tier_multiplier``.
+
+        ``late_risk_usd`` is the controller's price for the order's segment (the view's
+        ``late_risk_usd``); when None the fixed ``late_risk_usd`` x the tier multiplier.
+        """
         return ScoreWeights(
             self.cost_weight,
             self.eta_hour_usd,
             self.late_hour_usd * tier_multiplier,
-            self.late_risk_usd * tier_multiplier,
+            self.late_risk_usd * tier_multiplier if late_risk_usd is None else late_risk_usd,
             self.load_usd,
             self.split_penalty_usd,
         )

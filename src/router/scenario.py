@@ -307,6 +307,12 @@ def _check_references(spec: ScenarioFile) -> None:
     for i, e in enumerate(spec.params.excluded_nodes):
         if e not in nodes:
             raise ScenarioError(f"params.excluded_nodes[{i}]", f"unknown node {e!r}")
+    if spec.params.targets is not None:
+        for i, t in enumerate(spec.params.targets.targets):
+            if t.tier not in tiers:
+                raise ScenarioError(f"params.targets.targets[{i}].tier", f"unknown tier {t.tier!r} (tiers: {sorted(tiers)})")
+            if t.region is not None and t.region not in regions:
+                raise ScenarioError(f"params.targets.targets[{i}].region", f"unknown region {t.region!r}")
 
 
 def parse_scenario(data: object, *, source: str | None = None) -> Scenario:

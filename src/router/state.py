@@ -164,6 +164,7 @@ def view_hash(
     stock_price: np.ndarray | None = None,
     shipped_today: np.ndarray | None = None,
     closure_ahead_h: np.ndarray | None = None,
+    late_risk_usd: float | None = None,
 ) -> str:
     """blake2b (128 bit) of every number and reason a decision reads.
 
@@ -191,7 +192,13 @@ def view_hash(
         h.update(a.tobytes())
     h.update("\x1f".join(closed_reason).encode())
     # Fields added later are hashed only when present, so older records' views hash as they did.
-    for name, extra in (("stock_price", stock_price), ("shipped_today", shipped_today), ("closure_ahead_h", closure_ahead_h)):
+    late = None if late_risk_usd is None else np.array([late_risk_usd], dtype=np.float64)
+    for name, extra in (
+        ("stock_price", stock_price),
+        ("shipped_today", shipped_today),
+        ("closure_ahead_h", closure_ahead_h),
+        ("late_risk_usd", late),
+    ):
         if extra is not None:
             a = np.ascontiguousarray(extra, dtype=np.float64)
             h.update(name.encode() + str(a.shape).encode())
@@ -224,6 +231,10 @@ class StateView:
     # float[N] hours from the decision to the start of the node's next scheduled
     # closure (0: closed now, inf: none scheduled); None in older records
     closure_ahead_h: np.ndarray | None = None
+    # USD for a certain miss of this order's promise, set by the service-level
+    # controller for the order's target segment (router.targets); None: the strategy's
+    # fixed late_risk_usd x the tier multiplier (no target, or an older record)
+    late_risk_usd: float | None = None
     # The hash a stored record carried (from_json); None for a fresh view, whose
     # hash is computed on first use (see state_hash).
     stored_hash: str | None = None
@@ -253,6 +264,7 @@ class StateView:
             self.stock_price,
             self.shipped_today,
             self.closure_ahead_h,
+            self.late_risk_usd,
         )
 
     def to_json(self) -> dict:
@@ -281,6 +293,8 @@ class StateView:
         if self.closure_ahead_h is not None:
             # JSON has no infinity: -1 stands for "no closure scheduled"
             out["closure_ahead_h"] = np.where(np.isinf(self.closure_ahead_h), -1.0, self.closure_ahead_h).tolist()
+        if self.late_risk_usd is not None:
+            out["late_risk_usd"] = self.late_risk_usd
         return out
 
     @classmethod
@@ -305,6 +319,7 @@ class StateView:
             else np.where(
                 np.asarray(data["closure_ahead_h"], dtype=float) < 0, np.inf, np.asarray(data["closure_ahead_h"], dtype=float)
             ),
+            late_risk_usd=None if data.get("late_risk_usd") is None else float(data["late_risk_usd"]),
         )
 
 
@@ -358,6 +373,10 @@ class LiveState:
                 windows.setdefault(self._node_index[d.node], []).append((float(d.start_hour), float(d.end_hour)))
         self._closure_windows = [(i, sorted(w)) for i, w in sorted(windows.items())]
         self._no_closures = np.full(n, np.inf)
+        # Lateness prices per target segment (USD for a certain miss), published by the
+        # service-level controller (router.targets) after each decision; a segment not
+        # listed routes on the strategy's fixed late_risk_usd.
+        self.late_price_usd: dict[str, float] = {}
         self.version = 0
         self._open_reasons = ("",) * n  # the closed_reason of a view when no node is closed
         self._hash: str | None = None
@@ -409,6 +428,8 @@ class LiveState:
                     h.update(np.ascontiguousarray(arr).tobytes())
                 if self._priced:
                     h.update(np.ascontiguousarray(self.stock_price_usd).tobytes())
+                for key in sorted(self.late_price_usd):
+                    h.update(f"{key}={self.late_price_usd[key]!r};".encode())
                 self._hash = h.hexdigest()
                 self._hash_version = self.version
             return self._hash  # type: ignore[return-value]
@@ -417,12 +438,14 @@ class LiveState:
         self.version += 1
 
     # ------------------------------------------------------------------- views
-    def view(self, sku_idx: np.ndarray, at_hours: float | None = None) -> StateView:
+    def view(self, sku_idx: np.ndarray, at_hours: float | None = None, price_segment: str | None = None) -> StateView:
         """Copy the slice a decision needs: all nodes and lanes, the order's SKUs only.
 
         ``at_hours`` (hours since the scenario start: the decision time) fills
         ``closure_ahead_h`` from the scenario's scheduled closures; without it the
-        view leaves that field out. ``state_hash`` is :func:`view_hash` of the copied slice.
+        view leaves that field out. ``price_segment`` (the order's target segment)
+        fills ``late_risk_usd`` with that segment's lateness price when one is set.
+        ``state_hash`` is :func:`view_hash` of the copied slice.
         """
         net = self.network
         with self.lock:
@@ -445,6 +468,7 @@ class LiveState:
             price = self.stock_price_usd[:, sku_idx] if self._priced else None
             version = self.version
             shipped_today = self.lane_used.sum(axis=0)
+            late = None if price_segment is None else self.late_price_usd.get(price_segment)
         return StateView(
             avail=avail,
             queue_orders=queue,
@@ -458,6 +482,7 @@ class LiveState:
             stock_price=price,
             shipped_today=shipped_today,
             closure_ahead_h=None if at_hours is None else self.closure_ahead(at_hours),
+            late_risk_usd=late,
         )
 
     def closure_ahead(self, at_hours: float) -> np.ndarray:
@@ -532,6 +557,21 @@ class LiveState:
             self._touch()
 
     # ------------------------------------------------------------------ prices
+    def set_late_price(self, segment: str, price_usd: float) -> int:
+        """Publish the lateness price of a target segment (USD for a certain miss); returns the new version.
+
+        The service-level controller's output (:class:`router.targets.LatePriceController`):
+        the next decision of that segment reads it in its view, so the record holds it
+        and a replay prices lateness exactly as the decision did.
+        """
+        price = float(price_usd)
+        if not (np.isfinite(price) and price >= 0.0):
+            raise InvalidEventError("late_price_usd", f"must be a finite number >= 0, got {price_usd!r}")
+        with self.lock:
+            self.late_price_usd[segment] = price
+            self._touch()
+            return self.version
+
     def set_stock_prices(self, prices_usd: np.ndarray) -> int:
         """Replace every shadow price at once (float[N, K], USD per unit); returns the new version.
 

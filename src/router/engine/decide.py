@@ -27,8 +27,9 @@ from router.scoring import Scores
 from router.solver.choose import scored_candidates, single_node_candidates
 from router.state import StateView
 from router.strategies import StrategySet, last_resort_ranking
+from router.targets import floor_for
 
-__all__ = ["LAST_RESORT", "Ranked", "decide"]
+__all__ = ["LAST_RESORT", "Ranked", "apply_risk_floor", "decide"]
 
 #: The name a decision's strategy takes when every strategy of its chain failed.
 LAST_RESORT = "last_resort"
@@ -100,6 +101,8 @@ def decide(
             ranking = np.asarray(strategies.get(name).rank(cs, scores, ctx), dtype=np.int64)
             if ranking.shape != (len(cs),) or not np.isfinite(scores.total[ranking[0]]):
                 raise RouterError(f"strategy {name} returned an invalid ranking")
+            if params.targets is not None:
+                ranking = apply_risk_floor(ranking, scores, floor_for(params.targets, ctx.tier, _region(net, ctx)))
             return Ranked(cs, scores, ranking, name, _fallback(strategy, name, causes))
         except Exception as exc:  # noqa: BLE001 - any failure walks the chain, and is recorded
             causes.append(_cause(name, exc))
@@ -113,6 +116,24 @@ def decide(
         causes.append(_cause(LAST_RESORT, exc))
     cs, scores = _no_plan(ctx)
     return Ranked(cs, scores, np.zeros(0, dtype=np.int64), LAST_RESORT, _fallback(strategy, LAST_RESORT, causes))
+
+
+def _region(net: Network, ctx: OrderContext) -> str | None:
+    return net.region_ids[ctx.dest_region] if 0 <= ctx.dest_region < len(net.region_ids) else None
+
+
+def apply_risk_floor(ranking: np.ndarray, scores: Scores, floor: float | None) -> np.ndarray:
+    """A target's hard floor: plans whose late risk exceeds ``floor`` go after every plan within it.
+
+    The strategy's order is kept inside each group; when no plan is within the floor
+    (or every plan is) the ranking is unchanged.
+    """
+    if floor is None or not len(ranking):
+        return ranking
+    ok = scores.term("late_risk").values[ranking] <= floor
+    if ok.all() or not ok.any():
+        return ranking
+    return np.concatenate([ranking[ok], ranking[~ok]])
 
 
 def _fallback(requested: str, used: str, causes: list[dict]) -> dict:

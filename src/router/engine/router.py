@@ -48,6 +48,7 @@ from router.errors import (
     ReplayError,
     ReservationConflict,
     RouterError,
+    ScenarioError,
     UnknownStrategyError,
     pydantic_field_error,
 )
@@ -58,6 +59,7 @@ from router.params import RouterOptions, StrategyParams
 from router.risk.champion import load_champion, load_version
 from router.risk.lane import LaneRiskModel, UnavailableRisk, explain_plans
 from router.scenario import Scenario, load_scenario
+from router.targets import LatePriceController
 from router.solver.validate import Violation, check_plan, validate_plan
 from router.state import LiveState, StateView
 from router.strategies import StrategySet, default_strategies
@@ -223,8 +225,67 @@ class Router:
         self.recorded = 0
         self.failed_writes = 0
         self.reserve_conflicts = 0
+        # The service-level controller (router.targets): None unless the params state targets.
+        self.targets: LatePriceController | None = None
+        self._target_obs: list[tuple[int, float, float, float, str]] = []
+        if self.params.targets is not None:
+            self._start_targets()
         if self.ledger is not None:
             self._attach_stock()
+
+    def _start_targets(self) -> None:
+        """Check the targets against this scenario and publish each segment's starting price.
+
+        A segment starts at the fixed price its tier would pay (late_risk_usd x the
+        tier's multiplier), so a router with targets begins where one without starts.
+        """
+        targets = self.params.targets
+        assert targets is not None
+        for i, t in enumerate(targets.targets):
+            if t.tier not in self.scenario.tiers:
+                raise ScenarioError(
+                    f"params.targets.targets[{i}].tier", f"unknown tier {t.tier!r} (tiers: {sorted(self.scenario.tiers)})"
+                )
+            if t.region is not None and t.region not in self.scenario.region_index:
+                raise ScenarioError(f"params.targets.targets[{i}].region", f"unknown region {t.region!r}")
+        start = {
+            t.key: self.params.late_risk_usd * self.scenario.tiers[t.tier].lateness_multiplier for t in targets.targets
+        }
+        self.targets = LatePriceController(targets, start)
+        for i, key in enumerate(self.targets.keys):
+            self.state.set_late_price(key, self.targets.price(i))
+
+    def _hours(self, when: datetime) -> float:
+        return (when - self.scenario.start).total_seconds() / 3600.0
+
+    def _apply_target_obs(self) -> None:
+        """After a decision (or a batch) is kept: move each segment's price by its dual step and publish it."""
+        if not self._target_obs:
+            return
+        assert self.targets is not None
+        for seg, t, risk, best, order_id in self._target_obs:
+            price = self.targets.observe_decision(seg, t, risk, best, order_id)
+            self.state.set_late_price(self.targets.keys[seg], price)
+        self._target_obs = []
+
+    def observe_outcome(self, order_id: str, delivered_at: datetime, on_time: bool) -> bool:
+        """Report a delivered order to the service-level controller (realised on-time corrects its forecast).
+
+        Returns False when no target awaits the order (no targets, another segment, or
+        already reported). The ledger's outcome records are separate: see
+        :meth:`router.ledger.DecisionLedger.append_outcome`.
+        """
+        if self.targets is None:
+            return False
+        with self.state.lock:
+            return self.targets.observe_outcome(order_id, self._hours(delivered_at), on_time)
+
+    def target_report(self) -> list[dict]:
+        """Each target segment's price, recent expected and realised on-time, best reachable rate and verdict."""
+        if self.targets is None:
+            return []
+        with self.state.lock:
+            return self.targets.report(self._hours(self.clock()))
 
     @classmethod
     def from_scenario(
@@ -408,14 +469,19 @@ class Router:
         t0 = time.perf_counter()
         explain = explain or self.ledger is not None
         with self.state.lock:
+            self._target_obs = []
             if self.ledger is None:
-                return self._decide_and_reserve(order, strategy, t0, explain)[0]
+                decision = self._decide_and_reserve(order, strategy, t0, explain)[0]
+                self._apply_target_obs()
+                return decision
             retries = 0
             while True:
+                self._target_obs = []
                 decision, alloc = self._decide_and_reserve(order, strategy, t0, explain, retries)
                 try:
                     self.ledger.append_decision(decision.record, self._allocations(alloc), pool=self.stock_pool)
                     self.recorded += 1
+                    self._apply_target_obs()
                     return decision
                 except ReservationConflict as exc:
                     self._after_conflict(alloc, exc)
@@ -460,7 +526,11 @@ class Router:
         try:
             ctx = self.contexts.build(order, now, self.state.weather_at_region)
             stage = "view"
-            view = self.state.view(ctx.sku_idx, (now - self.scenario.start).total_seconds() / 3600.0)
+            at_hours = self._hours(now)
+            seg = None
+            if self.targets is not None:
+                seg = self.targets.segment(ctx.tier, self.network.region_ids[ctx.dest_region] if ctx.dest_region >= 0 else None)
+            view = self.state.view(ctx.sku_idx, at_hours, None if seg is None else self.targets.keys[seg])  # type: ignore[union-attr]
             stage = "decide"
             out = self.decide(view, ctx, strategy, explain=explain)
             if self.observer is not None:
@@ -492,12 +562,29 @@ class Router:
                 self._explain_risk(record, view, ctx)
             else:
                 record = self.records.lean(order, now, ctx, out, t0)
+            if seg is not None and len(out.ranking):
+                self._note_target(record, seg, at_hours, out, order.order_id, explain)
         except Exception as exc:  # noqa: BLE001 - no record, no reservation: release and record the failure
             self.state.release(*alloc)
             record = self.records.failed(order, now, strategy, "record", exc, t0)
             record["state"] = {"reserve_retries": retries}
             return Decision.from_record(record), _NOTHING
         return Decision.from_record(record, (time.perf_counter() - t0) * 1000.0), alloc
+
+    def _note_target(self, record: dict, seg: int, at_hours: float, out: Ranked, order_id: str, explain: bool) -> None:
+        """Queue the controller's update for this decision; a full record gets the segment's status and sentence."""
+        assert self.targets is not None
+        late = out.scores.term("late_risk").values
+        risk = float(late[int(out.ranking[0])])
+        self._target_obs.append((seg, at_hours, min(max(risk, 0.0), 1.0), min(max(float(late.min()), 0.0), 1.0), order_id))
+        if explain:
+            status = self.targets.status(seg, at_hours)
+            record["service_target"] = status.to_json()
+            floor = self.targets.targets.targets[seg].max_late_risk
+            record["service_target"]["max_late_risk"] = floor
+            sentence = status.sentence()
+            record["rationale"]["target_sentence"] = sentence
+            record["rationale"]["sentence"] += " " + sentence
 
     def _explain_risk(self, record: dict, view: StateView, ctx: OrderContext) -> None:
         """Add the learned model's per-feature contributions for the chosen plan and the runner-up."""
@@ -539,17 +626,20 @@ class Router:
             retries = 0
             while True:
                 decisions, allocs = [], []
+                self._target_obs = []  # prices move after the batch is kept, not inside it
                 for order in validated:
                     d, a = self._decide_and_reserve(order, strategy, time.perf_counter(), True, retries)
                     decisions.append(d)
                     allocs.append(a)
                 if self.ledger is None or not decisions:
+                    self._apply_target_obs()
                     return decisions
                 try:
                     self.ledger.append_decisions(
                         [(d.record, self._allocations(a)) for d, a in zip(decisions, allocs)], pool=self.stock_pool
                     )
                     self.recorded += len(decisions)
+                    self._apply_target_obs()
                     return decisions
                 except ReservationConflict as exc:
                     for a in allocs:

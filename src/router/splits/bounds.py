@@ -86,7 +86,7 @@ class SplitBounds:
         # so the size-level bounds below are not needed; with stock prices the numpy path
         # also offers the priced line assignment of each subset.
         self.compiled = compiled and (view.stock_price is None or params.stock_value_weight <= 0)
-        self.weights = params.score_weights(ctx.tier_multiplier)
+        self.weights = params.score_weights(ctx.tier_multiplier, view.late_risk_usd)
         if self.compiled:
             self.f_min = self.line_min_sum = np.nan  # unused on the compiled path
         elif usable.any():
