@@ -23,9 +23,13 @@ prices no faster than a calm day's).
 
 *Outcome correction.* The plan's late risk is a forecast. As deliveries report
 (:meth:`LatePriceController.observe_outcome`), ``c`` is the mean forecast on-time
-minus the realised on-time of the segment's outcomes that arrived in the window,
-shrunk by ``n / (n + outcome_prior)``: a model that promises more than the
-carriers deliver raises the price until the realised rate meets the target.
+minus the realised on-time of the segment's orders whose promise fell in the
+window, shrunk by ``n / (n + outcome_prior)``: a model that promises more than the
+carriers deliver raises the price until the realised rate meets the target. An
+outcome counts at its order's promise time, not when it is reported: on-time
+deliveries report before late ones, so counting by report time would see the
+fast half of each day's orders first and think the network better than it is.
+An order whose promise passed with no report counts when its report arrives.
 
 *Guard rail.* Some targets no price can buy (a 24 h promise beyond every lane's
 reach). The controller tracks the best reachable on-time of the window: 1 - the
@@ -42,6 +46,7 @@ the price it was scored with and a replay is exact.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -173,8 +178,11 @@ class LatePriceController:
             _Segment(t, self._clip(float(initial_price_usd.get(t.key, targets.min_price_usd)))) for t in targets.targets
         ]
         self.keys = tuple(t.key for t in targets.targets)
-        # order id -> (segment, forecast on-time, decision time), awaiting its outcome
-        self._pending: OrderedDict[str, tuple[int, float, float]] = OrderedDict()
+        # order id -> (segment, forecast on-time, decision time, promise time), awaiting its outcome
+        self._pending: OrderedDict[str, tuple[int, float, float, float]] = OrderedDict()
+        # outcomes reported before their promise: (promise time, seq, segment, forecast, on-time)
+        self._due: list[tuple[float, int, int, float, float]] = []
+        self._seq = 0
         self.updates = 0
 
     # ---------------------------------------------------------------- lookups
@@ -249,17 +257,24 @@ class LatePriceController:
 
     # ---------------------------------------------------------------- updates
     def observe_decision(
-        self, segment: int, t: float, risk: float, best_risk: float, order_id: str | None = None
+        self,
+        segment: int,
+        t: float,
+        risk: float,
+        best_risk: float,
+        order_id: str | None = None,
+        promise_t: float | None = None,
     ) -> float:
         """One decision of ``segment`` at time ``t`` chose a plan with late risk ``risk``; returns the new price.
 
         ``best_risk`` is the lowest late risk among the decision's candidates (what an
         unbounded price would have bought). With ``order_id`` the decision waits for
-        its outcome (:meth:`observe_outcome`).
+        its outcome (:meth:`observe_outcome`), which counts at ``promise_t`` (default ``t``).
         """
         risk, best_risk = float(risk), float(best_risk)
         if not (0.0 <= risk <= 1.0 and 0.0 <= best_risk <= 1.0):
             raise ValueError(f"late risks must be probabilities, got {risk!r} and {best_risk!r}")
+        self._harvest(t)
         s = self._segments[segment]
         if s.first_t is None:
             s.first_t = t
@@ -274,7 +289,7 @@ class LatePriceController:
         gap_points = 100.0 * (status.aim - ((1.0 - risk) - status.correction))
         s.price = self._clip(s.price * math.exp(self.targets.gain * gap_points / rate))
         if order_id is not None:
-            self._pending[order_id] = (segment, 1.0 - risk, t)
+            self._pending[order_id] = (segment, 1.0 - risk, t, t if promise_t is None else float(promise_t))
             self._pending.move_to_end(order_id)
             limit = t - self.targets.window_hours - PENDING_HOURS
             while self._pending and next(iter(self._pending.values()))[2] < limit:
@@ -283,17 +298,33 @@ class LatePriceController:
         return s.price
 
     def observe_outcome(self, order_id: str, t: float, on_time: bool) -> bool:
-        """A delivery of ``order_id`` reported at ``t``; returns False when the order is not awaited.
+        """The outcome of ``order_id`` became known at ``t``; returns False when the order is not awaited.
 
-        Only orders decided under a target are awaited; an outcome reported twice counts once.
+        Only orders decided under a target are awaited; an outcome reported twice counts
+        once. It enters the window at the order's promise time, or at ``t`` when that is later.
         """
         entry = self._pending.pop(order_id, None)
         if entry is None:
             return False
-        segment, forecast, _ = entry
-        s = self._segments[segment]
-        s.outcomes.append((t, forecast, 1.0 if on_time else 0.0))
-        s.sum_forecast += forecast
-        s.sum_on_time += 1.0 if on_time else 0.0
-        self._expire(s, t)
+        segment, forecast, _, promise_t = entry
+        ok = 1.0 if on_time else 0.0
+        if promise_t > t:
+            heapq.heappush(self._due, (promise_t, self._seq, segment, forecast, ok))
+            self._seq += 1
+        else:
+            self._count(segment, t, forecast, ok)
         return True
+
+    def _harvest(self, t: float) -> None:
+        """Count the outcomes whose promise time has come."""
+        due = self._due
+        while due and due[0][0] <= t:
+            at, _, segment, forecast, ok = heapq.heappop(due)
+            self._count(segment, at, forecast, ok)
+
+    def _count(self, segment: int, t: float, forecast: float, ok: float) -> None:
+        s = self._segments[segment]
+        s.outcomes.append((t, forecast, ok))
+        s.sum_forecast += forecast
+        s.sum_on_time += ok
+        self._expire(s, t)

@@ -227,7 +227,7 @@ class Router:
         self.reserve_conflicts = 0
         # The service-level controller (router.targets): None unless the params state targets.
         self.targets: LatePriceController | None = None
-        self._target_obs: list[tuple[int, float, float, float, str]] = []
+        self._target_obs: list[tuple[int, float, float, float, str, float]] = []
         if self.params.targets is not None:
             self._start_targets()
         if self.ledger is not None:
@@ -263,8 +263,8 @@ class Router:
         if not self._target_obs:
             return
         assert self.targets is not None
-        for seg, t, risk, best, order_id in self._target_obs:
-            price = self.targets.observe_decision(seg, t, risk, best, order_id)
+        for seg, t, risk, best, order_id, promise_t in self._target_obs:
+            price = self.targets.observe_decision(seg, t, risk, best, order_id, promise_t)
             self.state.set_late_price(self.targets.keys[seg], price)
         self._target_obs = []
 
@@ -563,7 +563,7 @@ class Router:
             else:
                 record = self.records.lean(order, now, ctx, out, t0)
             if seg is not None and len(out.ranking):
-                self._note_target(record, seg, at_hours, out, order.order_id, explain)
+                self._note_target(record, seg, at_hours, out, order.order_id, explain, ctx.promise_hours)
         except Exception as exc:  # noqa: BLE001 - no record, no reservation: release and record the failure
             self.state.release(*alloc)
             record = self.records.failed(order, now, strategy, "record", exc, t0)
@@ -571,12 +571,23 @@ class Router:
             return Decision.from_record(record), _NOTHING
         return Decision.from_record(record, (time.perf_counter() - t0) * 1000.0), alloc
 
-    def _note_target(self, record: dict, seg: int, at_hours: float, out: Ranked, order_id: str, explain: bool) -> None:
+    def _note_target(
+        self, record: dict, seg: int, at_hours: float, out: Ranked, order_id: str, explain: bool, out_ctx_promise: float
+    ) -> None:
         """Queue the controller's update for this decision; a full record gets the segment's status and sentence."""
         assert self.targets is not None
         late = out.scores.term("late_risk").values
         risk = float(late[int(out.ranking[0])])
-        self._target_obs.append((seg, at_hours, min(max(risk, 0.0), 1.0), min(max(float(late.min()), 0.0), 1.0), order_id))
+        self._target_obs.append(
+            (
+                seg,
+                at_hours,
+                min(max(risk, 0.0), 1.0),
+                min(max(float(late.min()), 0.0), 1.0),
+                order_id,
+                at_hours + float(out_ctx_promise),
+            )
+        )
         if explain:
             status = self.targets.status(seg, at_hours)
             record["service_target"] = status.to_json()

@@ -23,6 +23,7 @@ horizon, max_orders): :meth:`SimResult.fingerprint` hashes exactly that part.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import time
 import uuid
 from collections.abc import Callable
@@ -83,6 +84,11 @@ class SimResult:
     # with collect_rows: {"X": features of each leg's lane at decision time (legs' order),
     # "late": the leg arrived after the promise, "strategy": who routed it}; not fingerprinted
     training: dict = field(default_factory=dict)
+    # with service-level targets: each segment's status at the end of the arrivals
+    # (router.targets.SegmentStatus.to_json), and its price after every decision of it
+    # as (hours, price) pairs; deterministic, but not part of the fingerprint
+    targets: list = field(default_factory=list)
+    price_path: dict = field(default_factory=dict)
 
     @property
     def n_orders(self) -> int:
@@ -256,6 +262,17 @@ class Simulation:
         self.unfulfilled_lines = np.zeros(m, dtype=np.int64)
         self.node = np.full(m, -1, dtype=np.int64)
         self.decision_ids: list[str] = []
+        # With service-level targets, deliveries are reported to the router as they
+        # happen (its controller learns realised on-time from them): per order the legs
+        # still on their way and the latest delivery so far; a heap of complete orders.
+        self._report_outcomes = self.router.targets is not None
+        self._legs_left = np.zeros(m, dtype=np.int64)
+        self._last_delivery = np.full(m, -np.inf)
+        self._outcome_heap: list[tuple[float, int]] = []
+        self.outcomes_reported = 0
+        self._price_path: dict[str, list[tuple[float, float]]] = {}
+        if self._report_outcomes:
+            self.world.track_deliveries(self.dest_lat, self.dest_lon, self.region)
         self.index = 0
         self.routing_s = 0.0
         self.world_s = 0.0
@@ -278,6 +295,8 @@ class Simulation:
         t0 = time.perf_counter()
         self.world.advance(hours)
         self._now = order.created_at
+        if self._report_outcomes:
+            self._deliver(hours)
         t1 = time.perf_counter()
         # Without a ledger nobody will review these decisions: skip the rationale.
         name = self.strategy
@@ -289,6 +308,8 @@ class Simulation:
         decision = self.router.route(order, strategy=name, explain=self.ledger is not None)
         t2 = time.perf_counter()
         self.decision_ids.append(decision.decision_id)
+        if self._report_outcomes:
+            self._track_prices(hours)
         # The record's chosen plan is the plain dict the engine recorded (decision record
         # v1); reading it avoids building the pydantic Plan, which the engine does lazily.
         chosen = decision.record["chosen"]
@@ -306,6 +327,7 @@ class Simulation:
                 for leg in chosen["legs"]
             ]
             self.world.schedule(i, hours, legs)
+            self._legs_left[i] = len(legs)
             if self.collect_rows:
                 self._collect(legs, decision.record["strategy"]["name"] if "strategy" in decision.record else name)
             self.cost_usd[i] = chosen["cost_usd"]
@@ -315,6 +337,34 @@ class Simulation:
         self.routing_s += t2 - t1
         self.world_s += (t1 - t0) + (time.perf_counter() - t2)
         return decision
+
+    def _track_prices(self, hours: float) -> None:
+        """Keep each target segment's price when it changed (the report plots the path)."""
+        for key, price in self.router.state.late_price_usd.items():
+            path = self._price_path.setdefault(key, [])
+            if not path or path[-1][1] != price:
+                path.append((round(hours, 4), round(price, 4)))
+
+    def _deliver(self, hours: float) -> None:
+        """Report to the router every order whose outcome is known by ``hours``.
+
+        A leg's delivery time is known once its departure day is over (the world's
+        rule). An order is on time or late for certain at its promise (delivered by
+        then or not), so it is reported at the later of its promise and the first
+        arrival after its last leg's departure day: never before it could be known.
+        """
+        _, order, delivered = self.world.departed_days_before(hours)
+        if len(order):
+            np.maximum.at(self._last_delivery, order, delivered)
+            np.subtract.at(self._legs_left, order, 1)
+            for i in np.unique(order[self._legs_left[order] == 0]).tolist():
+                heapq.heappush(self._outcome_heap, (float(self.promise_hours[i]), i))
+        heap = self._outcome_heap
+        while heap and heap[0][0] <= hours:
+            at, i = heapq.heappop(heap)
+            on_time = bool(self._last_delivery[i] <= self.promise_hours[i])
+            self.router.observe_outcome(self.orders[i].order_id, self.scenario.start + timedelta(hours=at), on_time)
+            self.outcomes_reported += 1
 
     def _observe(self, view, ctx, out) -> None:
         self._seen = (view, ctx)
@@ -375,6 +425,8 @@ class Simulation:
             legs=legs,
             busy_hours=np.asarray(self.world.busy_hours, dtype=float),
             stats=dict(self.world.stats),
+            targets=self.router.target_report(),
+            price_path={k: list(v) for k, v in self._price_path.items()},
             decision_ids=tuple(self.decision_ids),
             timings={},
         )

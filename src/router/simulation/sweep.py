@@ -32,11 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from router.distributed import BACKENDS, Backend, ordered_map
 from router.errors import RouterError
-from router.scenario import Scenario, load_scenario
+from router.scenario import Scenario, load_scenario, parse_scenario
 from router.simulation.kpis import kpis, outcomes_frame
 from router.simulation.simulator import SimResult, simulate
 from router.strategies import strategy_names
@@ -50,6 +51,7 @@ __all__ = [
     "run_job",
     "run_sweep",
     "sweep_jobs",
+    "with_params",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,12 @@ class SweepJob:
         The router's late-risk estimate: ``"champion"`` (the default: the network's
         champion model, analytic when none), a model folder, or None for the
         analytic estimate.
+    params : str, optional
+        JSON object of :class:`~router.params.StrategyParams` fields that replace the
+        scenario's (``'{"late_risk_usd": 36}'``, or ``targets``): how a frontier
+        sweeps prices and targets. A string, so the job stays small and hashable.
+    name : str, optional
+        The run's label in reports (default: the strategy).
     """
 
     scenario: str
@@ -96,6 +104,8 @@ class SweepJob:
     horizon_hours: float | None = None
     ledger_url: str | None = None
     risk_model: str | None = "champion"
+    params: str | None = None
+    name: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_orders is not None and self.max_orders < 1:
@@ -105,7 +115,7 @@ class SweepJob:
 
     @property
     def label(self) -> str:
-        return f"{Path(self.scenario).stem}/{self.strategy}/seed {self.seed}"
+        return f"{Path(self.scenario).stem}/{self.name or self.strategy}/seed {self.seed}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -217,6 +227,8 @@ def run_job(job: SweepJob, keep_outcomes: bool = False) -> SweepResult:
     """
     path = Path(job.scenario)
     scenario = _load(str(path), path.stat().st_mtime_ns)
+    if job.params is not None:
+        scenario = with_params(scenario, job.params)
     ledger = None
     if job.ledger_url is not None:
         from router.ledger import open_ledger
@@ -237,6 +249,20 @@ def run_job(job: SweepJob, keep_outcomes: bool = False) -> SweepResult:
         if ledger is not None:
             ledger.close()
     return _summarise_run(job, result, scenario, keep_outcomes)
+
+
+def with_params(scenario: Scenario, overrides: str | dict) -> Scenario:
+    """The scenario with some of its strategy params replaced (a JSON object or a dict of fields).
+
+    Raises :class:`~router.errors.ScenarioError` naming a bad field, as a scenario file would.
+    """
+    data = orjson.loads(overrides) if isinstance(overrides, str) else dict(overrides)
+    merged = {**scenario.spec.params.model_dump(mode="json"), **data}
+    spec = scenario.spec.model_dump(mode="json")
+    spec["params"] = merged
+    out = parse_scenario(spec, source=str(scenario.path) if scenario.path else None)
+    out.path = scenario.path
+    return out
 
 
 def check_jobs(jobs: Sequence[SweepJob]) -> None:

@@ -227,6 +227,10 @@ class World:
         # replenishment reviews. A heap of (hours, kind, seq, payload).
         self._heap: list[tuple[float, int, int, object]] = []
         self._seq = 0
+        # Legs whose delivery is not yet known (departed_days_before), when tracking.
+        self._tracking = False
+        self._open_legs: list[int] = []
+        self._final_day = -(10**9)
         first_midnight = HOURS_PER_DAY - self.start_offset_hours if self.start_offset_hours > 0 else HOURS_PER_DAY
         self._push(first_midnight, _DAY, None)
         for edge in sorted({float(x) for d in scenario.disruptions for x in (d.start_hour, d.end_hour)}):
@@ -319,6 +323,8 @@ class World:
             self._l_done.append(done)
             self._l_depart.append(dep)
             self._l_lines.append(lines)
+            if self._tracking:
+                self._open_legs.append(leg_id)
             heapq.heappush(self._picks, (done, leg_id, n))
             self.queued[n] += 1
 
@@ -425,24 +431,11 @@ class World:
         dest_region : int[M]
             Region index of each order's destination (-1: none).
         """
-        net = self.net
         order = np.asarray(self._l_order, dtype=np.int64)
         n = np.asarray(self._l_node, dtype=np.int64)
         o = np.asarray(self._l_opt, dtype=np.int64)
         dep = np.asarray(self._l_depart, dtype=float)
-        miles = haversine_miles(net.node_lat[n], net.node_lon[n], dest_lat[order], dest_lon[order])
-        mean_h = HOURS_PER_DAY * np.maximum(
-            net.transit_min_days[o], net.transit_base_days[o] + miles / net.transit_miles_per_day[o]
-        )
-        congestion = net.lane_base_congestion[n, o] * self._slowdown(n, o, dep)
-        weather = self._weather(net.node_region[n], dep) + self._weather(dest_region[order], dep)
-        s2 = np.log1p(net.transit_sigma_frac[o] ** 2)
-        z = crn.normal(crn.key_words(self.seed, "transit", order, n, o)) if len(order) else np.zeros(0)
-        noise = np.exp(np.sqrt(s2) * z - 0.5 * s2)
-        bias = self.lane_bias(n, o, np.maximum(dest_region[order], 0))
-        stretch = self._volume_stretch(o, dep)
-        exception = self._exceptions(order, n, o)
-        transit = mean_h * congestion * (1.0 + weather) * noise * bias * stretch + exception
+        transit, noise, bias, stretch, exception = self._transit(order, n, o, dep, dest_lat, dest_lon, dest_region)
         return LegRecords(
             order=order,
             node=n,
@@ -459,6 +452,62 @@ class World:
             exception_hours=exception,
             volume_stretch=stretch,
         )
+
+    def departed_days_before(self, hours: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Legs that departed on a UTC day ended by ``hours`` and were not returned before: (leg, order, delivered).
+
+        The delivered times are those :meth:`legs` will give (the same draws); a leg's
+        is known only once its departure day is over, because the carrier's volume
+        stretch counts every departure of that day. A simulation reports outcomes
+        from it while it runs (the service-level controller learns from them).
+        """
+        empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+        day_now = math.floor((hours + self.start_offset_hours) / HOURS_PER_DAY)
+        if day_now <= self._final_day or not self._open_legs:
+            self._final_day = max(self._final_day, day_now)
+            return empty
+        self._final_day = day_now
+        open_legs = np.asarray(self._open_legs, dtype=np.int64)
+        dep_open = np.asarray([self._l_depart[i] for i in self._open_legs], dtype=float)
+        over = np.floor((dep_open + self.start_offset_hours) / HOURS_PER_DAY) < day_now
+        if not over.any():
+            return empty
+        idx = open_legs[over]
+        self._open_legs = open_legs[~over].tolist()
+        order = np.asarray([self._l_order[i] for i in idx.tolist()], dtype=np.int64)
+        n = np.asarray([self._l_node[i] for i in idx.tolist()], dtype=np.int64)
+        o = np.asarray([self._l_opt[i] for i in idx.tolist()], dtype=np.int64)
+        dep = dep_open[over]
+        transit = self._transit(order, n, o, dep, self._dest_lat, self._dest_lon, self._dest_region)[0]
+        return idx, order, dep + transit
+
+    def track_deliveries(self, dest_lat: np.ndarray, dest_lon: np.ndarray, dest_region: np.ndarray) -> None:
+        """Enable :meth:`departed_days_before` with the orders' destinations (indexed by order index)."""
+        self._dest_lat, self._dest_lon, self._dest_region = dest_lat, dest_lon, dest_region
+        self._tracking = True
+
+    def _transit(self, order, n, o, dep, dest_lat, dest_lon, dest_region):
+        """(transit hours, noise, lane bias, volume stretch, exception hours) of the given legs.
+
+        Each leg's draws are keyed by its own (order, node, option), so a subset gets
+        the values the whole set gets, except the volume stretch, which counts the
+        carrier's departures per day: a subset must hold every leg of its days.
+        """
+        net = self.net
+        miles = haversine_miles(net.node_lat[n], net.node_lon[n], dest_lat[order], dest_lon[order])
+        mean_h = HOURS_PER_DAY * np.maximum(
+            net.transit_min_days[o], net.transit_base_days[o] + miles / net.transit_miles_per_day[o]
+        )
+        congestion = net.lane_base_congestion[n, o] * self._slowdown(n, o, dep)
+        weather = self._weather(net.node_region[n], dep) + self._weather(dest_region[order], dep)
+        s2 = np.log1p(net.transit_sigma_frac[o] ** 2)
+        z = crn.normal(crn.key_words(self.seed, "transit", order, n, o)) if len(order) else np.zeros(0)
+        noise = np.exp(np.sqrt(s2) * z - 0.5 * s2)
+        bias = self.lane_bias(n, o, np.maximum(dest_region[order], 0))
+        stretch = self._volume_stretch(o, dep)
+        exception = self._exceptions(order, n, o)
+        transit = mean_h * congestion * (1.0 + weather) * noise * bias * stretch + exception
+        return transit, noise, bias, stretch, exception
 
     def lane_bias(self, n: np.ndarray, o: np.ndarray, region: np.ndarray) -> np.ndarray:
         """The fixed transit factor of lanes (option ``o``, node ``n``, destination region), from the world seed."""
