@@ -6,6 +6,7 @@ Tables, progress bars and colours live here only; the core never prints.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -478,6 +479,123 @@ def simulate(
         )
     console.print(table)
     console.print(f"report: {report.parent} ({wall_s:.1f} s)")
+
+
+@app.command()
+def frontier(
+    scenario: Annotated[Path, typer.Option("--scenario", help="scenario YAML file")],
+    seeds: Annotated[str, typer.Option(help="seeds, e.g. 1-3 or 101,102")] = "1-3",
+    prices: Annotated[
+        str, typer.Option(help="fixed late_risk_usd values to sweep (USD for a certain miss, x the tier multiplier)")
+    ] = ",".join(f"{p:g}" for p in (0, 6, 12, 18, 36, 72)),
+    target: Annotated[
+        Optional[list[str]],
+        typer.Option(help="a set of on-time targets, e.g. vip=0.98,plus=0.95,standard=0.9 (repeatable)"),
+    ] = None,
+    baselines: Annotated[str, typer.Option(help="rule strategies drawn as points")] = "nearest,cheapest,tier_rules",
+    hours: Annotated[
+        Optional[float], typer.Option(min=0.001, help="arrivals in the first H hours (default: the scenario's horizon)")
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option(help="report folder (default: reports/<scenario>-frontier-<UTC timestamp>)")
+    ] = None,
+    dask: Annotated[Optional[str], typer.Option(help="Dask scheduler address (default: local processes)")] = None,
+    processes: Annotated[Optional[int], typer.Option(min=1, help="local worker processes (default: CPU count)")] = None,
+) -> None:
+    """Sweep lateness prices (and targets) on a scenario: cost per order against true on-time, per tier.
+
+    The optimizer runs at each fixed price and under each target set; the rule
+    baselines are points on the same axes, all on the same seeded worlds. Writes
+    frontier.csv, frontier.png and frontier.md, and prints where the frontier stands
+    against nearest.
+    """
+    from router.simulation.frontier import frontier_jobs, frontier_table, gaps_at_baseline, parse_targets, write_frontier
+    from router.simulation.sweep import run_sweep, with_params
+
+    try:
+        sc = load_scenario(scenario)
+        seed_list = _parse_seeds(seeds)
+        try:
+            price_list = [float(p) for p in prices.split(",") if p.strip()]
+        except ValueError:
+            raise RouterError(f"--prices: {prices!r} is not a comma-separated list of numbers") from None
+        if any(p < 0 or not math.isfinite(p) for p in price_list):
+            raise RouterError("--prices: every price must be a finite number >= 0")
+        target_sets = []
+        for t in target or []:
+            try:
+                body = parse_targets(t)
+            except ValueError as exc:
+                raise RouterError(f"--target: {exc}") from None
+            with_params(sc, {"targets": body})  # every tier, region and share checked before anything runs
+            target_sets.append(body)
+        names = [b.strip() for b in baselines.split(",") if b.strip()]
+        for b in names:
+            if b not in strategy_names():
+                raise RouterError(f"unknown strategy {b!r}; known: {', '.join(strategy_names())}")
+        if len(price_list) < 2 and not target_sets:
+            raise RouterError("--prices needs at least two prices to draw a frontier (or give --target)")
+    except RouterError as exc:
+        _fail(exc)
+    jobs = frontier_jobs(
+        scenario, seed_list, prices=price_list, target_sets=target_sets, baselines=names, horizon_hours=hours
+    )
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    folder = out or Path("reports") / f"{sc.name}-frontier-{stamp}"
+    console.print(f"[bold]{sc.name}[/bold]: {len(jobs)} runs ({len(price_list)} prices, {len(target_sets)} target sets, "
+                  f"{len(names)} baselines x {len(seed_list)} seeds)")
+    t0 = time.perf_counter()
+    try:
+        with Progress(
+            TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        ) as bar:
+            task = bar.add_task("runs", total=len(jobs))
+            results = run_sweep(
+                jobs,
+                executor="dask" if dask else "local",
+                dask_address=dask,
+                processes=processes,
+                progress=lambda done, total: bar.update(task, completed=done),
+            )
+    except (RouterError, ValueError, OSError) as exc:
+        _fail(exc)
+    table = frontier_table(results)
+    meta = {
+        "seeds": ",".join(map(str, seed_list)),
+        "command": " ".join(
+            ["router frontier", f"--scenario {scenario}", f"--seeds {seeds}", f"--prices {prices}"]
+            + [f"--target {t}" for t in target or []]
+            + ([f"--hours {hours:g}"] if hours is not None else [])
+        ),
+        "sweep wall time": f"{time.perf_counter() - t0:.1f} s",
+    }
+    png = write_frontier(table, folder, meta=meta)
+    tiers = sorted(c[len("on_time_"):] for c in table.columns if c.startswith("on_time_"))
+    out_table = Table(title=f"{sc.name}: mean over {len(seed_list)} seeds", box=box.SIMPLE_HEAD)
+    for col in ["run", "$/order", "on-time %"] + [f"{t} %" for t in tiers]:
+        out_table.add_column(col, justify="left" if col == "run" else "right")
+    for label, grp in table.groupby("label", sort=False):
+        out_table.add_row(
+            str(label), f"{grp['cost_per_order'].mean():.2f}", f"{100 * grp['on_time'].mean():.2f}",
+            *[f"{100 * grp[f'on_time_{t}'].mean():.2f}" for t in tiers],
+        )
+    console.print(out_table)
+    if "nearest" in names and len(price_list) >= 2:
+        g = gaps_at_baseline(table, "nearest")
+        console.print(
+            f"against nearest: at its on-time the frontier costs {g['cost_pct']['mean']} % "
+            f"{g['cost_pct']['ci95']}; at its cost it is {g['on_time_points']['mean']} points {g['on_time_points']['ci95']} more on time"
+        )
+    for col in [c for c in table.columns if c.startswith("feasible_")]:
+        seg = col[len("feasible_"):]
+        bad = table[table[col] == False]  # noqa: E712 - pandas object column of True/False/None
+        if len(bad):
+            best = bad[f"best_reachable_{seg}"].mean()
+            console.print(
+                f"[yellow]target for {seg} is beyond reach in {len(bad)} run(s): best reachable on-time "
+                f"{100 * best:.1f} % (price capped at ${bad[f'price_{seg}'].max():.2f})[/yellow]"
+            )
+    console.print(f"report: {png.parent}")
 
 
 def _parse_seeds(text: str) -> list[int]:
