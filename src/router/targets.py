@@ -100,6 +100,7 @@ class SegmentStatus:
     aim: float  # the on-time the price is steered to (the target, or just below the best reachable)
     feasible: bool | None  # None until the window holds enough decisions
     capped: bool  # the price sits at max_price_usd
+    slack: bool  # the price sits at min_price_usd with expected on-time above the aim: the target binds nothing
 
     @property
     def reason(self) -> str:
@@ -120,6 +121,8 @@ class SegmentStatus:
             text += f" (beyond reach: best reachable {self.best_reachable:.1%})"
         elif self.capped:
             text += " (price at its cap)"
+        elif self.slack:
+            text += " (met at the lowest price: the target does not bind)"
         return text + "."
 
     def to_json(self) -> dict:
@@ -139,6 +142,7 @@ class SegmentStatus:
             "aim": r(self.aim),
             "feasible": self.feasible,
             "capped": self.capped,
+            "slack": self.slack,
             "reason": self.reason,
         }
 
@@ -249,6 +253,7 @@ class LatePriceController:
             aim=aim,
             feasible=feasible,
             capped=s.price >= self.targets.max_price_usd,
+            slack=s.price <= self.targets.min_price_usd and expected is not None and expected - corr > aim,
         )
 
     def report(self, t: float | None = None) -> list[dict]:

@@ -161,6 +161,7 @@ def frontier_table(results: Sequence[SweepResult]) -> pd.DataFrame:
             row[f"feasible_{seg}"] = st["feasible"]
             row[f"best_reachable_{seg}"] = st["best_reachable"]
             row[f"capped_{seg}"] = st["capped"]
+            row[f"slack_{seg}"] = st.get("slack", False)
         rows.append(row)
     return pd.DataFrame(rows)
 
