@@ -25,9 +25,10 @@ guard rail: the report must call the target infeasible, name the best reachable 
 and keep the price at or below its cap.
 
 Seeds. Nothing here was tuned on the report seeds (101-105 by default). The controller's
-defaults (gain 0.05 per hour per point, a 24 h window, prices in [1, 500]) were set on
-seed 1 of the calm scenario; the targets and the price grid were fixed before any
-report seed ran. ``late_risk_usd = 18`` (the fixed-price default) was tuned on seeds
+gain (0.12 per hour per point) was chosen with ``--tune`` on seeds 1-3 of the four
+scenarios from 0.02 / 0.05 / 0.12 / 0.25 / 0.5 (the smallest mean |realised - target|);
+the window (24 h) and price bounds (1-500 USD) are the defaults as first written; the
+targets and the price grid were fixed before any report seed ran. ``late_risk_usd = 18`` (the fixed-price default) was tuned on seeds
 1-3 (benchmarks/strategies.py). Outcome feedback reaches the controller at each
 order's promise, so in 30 h runs (shorter than the 48 h vip promise) the controller
 steers on the delay-risk model's forecasts alone.
@@ -280,7 +281,7 @@ def main() -> None:
         "hours": hours,
         "seeds": seeds,
         "held_out_seeds": seeds,
-        "tune_seeds": [1],
+        "tune_seeds": list(TUNE_SEEDS),
         "prices": list(prices),
         "targets": TARGETS,
         "runs": len(jobs),
