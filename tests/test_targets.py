@@ -4,7 +4,6 @@ the promise, the hard floor, exact replay under a moving price, and the simulato
 from __future__ import annotations
 
 import math
-from datetime import timedelta
 
 import numpy as np
 import pytest

@@ -509,7 +509,13 @@ def frontier(
     frontier.csv, frontier.png and frontier.md, and prints where the frontier stands
     against nearest.
     """
-    from router.simulation.frontier import frontier_jobs, frontier_table, gaps_at_baseline, parse_targets, write_frontier
+    from router.simulation.frontier import (
+        frontier_jobs,
+        frontier_table,
+        gaps_at_baseline,
+        parse_targets,
+        write_frontier,
+    )
     from router.simulation.sweep import run_sweep, with_params
 
     try:

@@ -308,11 +308,11 @@ def _check_references(spec: ScenarioFile) -> None:
         if e not in nodes:
             raise ScenarioError(f"params.excluded_nodes[{i}]", f"unknown node {e!r}")
     if spec.params.targets is not None:
-        for i, t in enumerate(spec.params.targets.targets):
-            if t.tier not in tiers:
-                raise ScenarioError(f"params.targets.targets[{i}].tier", f"unknown tier {t.tier!r} (tiers: {sorted(tiers)})")
-            if t.region is not None and t.region not in regions:
-                raise ScenarioError(f"params.targets.targets[{i}].region", f"unknown region {t.region!r}")
+        for i, tg in enumerate(spec.params.targets.targets):
+            if tg.tier not in tiers:
+                raise ScenarioError(f"params.targets.targets[{i}].tier", f"unknown tier {tg.tier!r} (tiers: {sorted(tiers)})")
+            if tg.region is not None and tg.region not in regions:
+                raise ScenarioError(f"params.targets.targets[{i}].region", f"unknown region {tg.region!r}")
 
 
 def parse_scenario(data: object, *, source: str | None = None) -> Scenario:

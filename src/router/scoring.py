@@ -138,7 +138,7 @@ def late_risk_term(cs: CandidateSet, view: StateView, ctx: OrderContext, p: Stra
         values,
         w,
         values * w,
-        f"P(any leg arrives after the promise) = 1 - prod(1 - leg risk), leg risk from the record's risk_model; "
+        "P(any leg arrives after the promise) = 1 - prod(1 - leg risk), leg risk from the record's risk_model; "
         + weight_text,
     )
 

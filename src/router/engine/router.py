@@ -59,10 +59,10 @@ from router.params import RouterOptions, StrategyParams
 from router.risk.champion import load_champion, load_version
 from router.risk.lane import LaneRiskModel, UnavailableRisk, explain_plans
 from router.scenario import Scenario, load_scenario
-from router.targets import LatePriceController
 from router.solver.validate import Violation, check_plan, validate_plan
 from router.state import LiveState, StateView
 from router.strategies import StrategySet, default_strategies
+from router.targets import LatePriceController
 
 __all__ = ["DEFAULT_LEDGER_URL", "Decision", "DecisionInputs", "Router", "decision_inputs"]
 

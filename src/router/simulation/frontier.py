@@ -264,8 +264,10 @@ def write_frontier(table: pd.DataFrame, folder: str | Path, *, meta: dict | None
     lines += ["", "![frontier](frontier.png)", "", "| run | cost/order $ | on-time % | " + " | ".join(f"{t} on-time %" for t in tiers) + " |"]
     lines.append("|---" * (3 + len(tiers)) + "|")
     for lb in labels:
-        m = _means(table, lb, ["cost_per_order", "on_time"] + [f"on_time_{t}" for t in tiers])
-        cells = [f"{m['cost_per_order'][0]:.2f}"] + [f"{100 * m[c][0]:.2f}" for c in ["on_time"] + [f"on_time_{t}" for t in tiers]]
+        means = _means(table, lb, ["cost_per_order", "on_time"] + [f"on_time_{t}" for t in tiers])
+        cells = [f"{means['cost_per_order'][0]:.2f}"] + [
+            f"{100 * means[c][0]:.2f}" for c in ["on_time"] + [f"on_time_{t}" for t in tiers]
+        ]
         lines.append(f"| {lb} | " + " | ".join(cells) + " |")
     (folder / "frontier.md").write_text("\n".join(lines) + "\n")
     return png
