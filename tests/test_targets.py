@@ -323,3 +323,18 @@ def test_the_infeasible_vip_scenario_is_reported_and_its_price_stays_capped():
     assert st["best_reachable"] < 0.98
     assert f"{st['best_reachable']:.1%}" in st["reason"]
     assert all(p <= 300.0 for _, p in result.price_path["vip"])
+
+
+def test_simulate_prints_each_target_and_its_verdict(tmp_path):
+    res = CliRunner().invoke(
+        app,
+        [
+            "simulate", str(SCENARIOS / "national_vip_express.yaml"), "--strategies", "optimizer", "--seeds", "1",
+            "--hours", "4", "--processes", "1", "--out", str(tmp_path / "rep"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "on-time targets" in res.output
+    row = next(line for line in res.output.splitlines() if "optimizer" in line and "vip" in line and "98.0 %" in line)
+    assert "beyond reach" in row
+    assert "beyond reach (best reachable" in " ".join(res.output.split())  # the cell may wrap

@@ -478,7 +478,40 @@ def simulate(
             *[format_estimate(row[f"{k}_mean"], row[f"{k}_ci95"], kind, "\n±") for k, _, kind in SUMMARY_METRICS],
         )
     console.print(table)
+    _print_targets(results)
     console.print(f"report: {report.parent} ({wall_s:.1f} s)")
+
+
+def _print_targets(results) -> None:
+    """With on-time targets: per strategy and segment, the realised rate after warm-up, the price and the verdict."""
+    rows = [(r.job.strategy, st) for r in results for st in r.kpis.get("targets", [])]
+    if not rows:
+        return
+    table = Table(title="on-time targets (realised: orders after the first 20 % of the horizon)", box=box.SIMPLE_HEAD)
+    for col in ("strategy", "segment", "target", "realised", "final price", "verdict"):
+        table.add_column(col, justify="left" if col in ("strategy", "segment", "verdict") else "right")
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for strategy, st in rows:
+        groups.setdefault((strategy, st["segment"]), []).append(st)
+    for (strategy, seg), sts in groups.items():
+        realised = [s["realised_after_warmup"] for s in sts if s["realised_after_warmup"] is not None]
+        verdicts = []
+        if any(s["feasible"] is False for s in sts):
+            best = [s["best_reachable"] for s in sts if s["feasible"] is False]
+            verdicts.append(f"beyond reach (best reachable {100 * sum(best) / len(best):.1f} %)")
+        if any(s["capped"] for s in sts):
+            verdicts.append("price capped")
+        if all(s["slack"] for s in sts):
+            verdicts.append("slack (met at the lowest price)")
+        table.add_row(
+            strategy,
+            seg,
+            f"{100 * sts[0]['target']:.1f} %",
+            f"{100 * sum(realised) / len(realised):.2f} %" if realised else "-",
+            f"${sum(s['price_usd'] for s in sts) / len(sts):.2f}",
+            "; ".join(verdicts) or "steering",
+        )
+    console.print(table)
 
 
 @app.command()
