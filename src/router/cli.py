@@ -12,7 +12,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import numpy as np
 import typer
@@ -66,7 +66,7 @@ def _open_existing(url: str):
     return open_ledger(url, create=False)
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception) -> NoReturn:
     """Bad input: one line on stderr (no traceback, no wrapping), exit code 2."""
     err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
     raise typer.Exit(2)
@@ -400,7 +400,7 @@ def simulate(
 ) -> None:
     """Simulate strategies on a scenario over several seeds; print them side by side and write a report."""
     from router.simulation.report import SUMMARY_METRICS, format_estimate, summarise, write_report
-    from router.simulation.sweep import run_sweep, sweep_jobs
+    from router.simulation.sweep import sweep_jobs
 
     names = [s.strip() for s in strategies.split(",") if s.strip()]
     try:
@@ -427,24 +427,7 @@ def simulate(
         + (f"; decisions kept in {ledger_url}" if ledger_url else "")
     )
     t0 = time.perf_counter()
-    try:
-        with Progress(
-            TextColumn("{task.description:>12}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as bar:
-            task = bar.add_task("runs", total=len(jobs))
-            results = run_sweep(
-                jobs,
-                executor="dask" if dask else "local",
-                dask_address=dask,
-                processes=processes,
-                progress=lambda done, total: bar.update(task, completed=done),
-            )
-    except (RouterError, ValueError, OSError) as exc:
-        _fail(exc)
+    results = _run_sweep_with_bar(jobs, dask, processes)
     wall_s = time.perf_counter() - t0
     meta = {
         "executor": dask or f"local, {processes or os.cpu_count()} processes",
@@ -480,6 +463,26 @@ def simulate(
     console.print(table)
     _print_targets(results)
     console.print(f"report: {report.parent} ({wall_s:.1f} s)")
+
+
+def _run_sweep_with_bar(jobs, dask: str | None, processes: int | None) -> list:
+    """Run a sweep's jobs with a progress bar; a bad job or executor is one line and exit 2."""
+    from router.simulation.sweep import run_sweep
+
+    try:
+        with Progress(
+            TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        ) as bar:
+            task = bar.add_task("runs", total=len(jobs))
+            return run_sweep(
+                jobs,
+                executor="dask" if dask else "local",
+                dask_address=dask,
+                processes=processes,
+                progress=lambda done, total: bar.update(task, completed=done),
+            )
+    except (RouterError, ValueError, OSError) as exc:
+        _fail(exc)
 
 
 def _print_targets(results) -> None:
@@ -549,7 +552,7 @@ def frontier(
         parse_targets,
         write_frontier,
     )
-    from router.simulation.sweep import run_sweep, with_params
+    from router.simulation.sweep import with_params
 
     try:
         sc = load_scenario(scenario)
@@ -584,20 +587,7 @@ def frontier(
     console.print(f"[bold]{sc.name}[/bold]: {len(jobs)} runs ({len(price_list)} prices, {len(target_sets)} target sets, "
                   f"{len(names)} baselines x {len(seed_list)} seeds)")
     t0 = time.perf_counter()
-    try:
-        with Progress(
-            TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-        ) as bar:
-            task = bar.add_task("runs", total=len(jobs))
-            results = run_sweep(
-                jobs,
-                executor="dask" if dask else "local",
-                dask_address=dask,
-                processes=processes,
-                progress=lambda done, total: bar.update(task, completed=done),
-            )
-    except (RouterError, ValueError, OSError) as exc:
-        _fail(exc)
+    results = _run_sweep_with_bar(jobs, dask, processes)
     table = frontier_table(results)
     meta = {
         "seeds": ",".join(map(str, seed_list)),
