@@ -661,6 +661,88 @@ def build_national(*, with_stats: bool = False) -> Built:
     return Built("national", text, stats)
 
 
+# ------------------------------------------------------------------ national_stores
+
+STORES_SEED = 2027
+STORES_NODES = 500
+
+
+def build_national_stores(n_nodes: int = STORES_NODES, *, with_stats: bool = False) -> Built:
+    """national.yaml with ship-from-store nodes added until it has ``n_nodes`` nodes.
+
+    Each new store stands near a region centroid (stores apportioned to regions by
+    population, jittered up to 8 miles), carries 40 % of the SKUs at 2-10 units each and
+    picks 20-60 orders an hour; its units are taken from the warehouses that hold the
+    most of that SKU, so total stock is unchanged. Stores ship by the regional carrier
+    (120 shipments a day) and by UPS and FedEx ground and 2day (no overnight), as the
+    national stores do.
+    """
+    base = build_national()
+    doc = yaml.safe_load(base.text)
+    rng = np.random.default_rng(STORES_SEED + n_nodes)
+    regions = doc["regions"]
+    nodes = doc["nodes"]
+    n_new = n_nodes - len(nodes)
+    if n_new < 0:
+        raise SystemExit(f"national has {len(nodes)} nodes already; asked for {n_nodes}")
+    weights = np.array([r["demand_weight"] for r in regions], float)
+    per_region = apportion(n_new, weights, minimum=0)
+    sku_ids = [k["id"] for k in doc["skus"]]
+    stock = {nid: dict(row) for nid, row in doc["stock"].items()}
+    warehouses = [n["id"] for n in nodes if n["kind"] == "warehouse"]
+    lanes = list(doc["lanes"])
+    carried = max(1, int(round(0.4 * len(sku_ids))))
+    for r, count in zip(regions, per_region.tolist()):
+        for j in range(count):
+            nid = f"ST-{r['id']}-{j + 1}"
+            # up to 8 miles from the centroid (1 degree of latitude is about 69 miles)
+            dist, bearing = 8.0 * float(np.sqrt(rng.uniform())), float(rng.uniform(0.0, 2 * np.pi))
+            lat = round(r["lat"] + dist / 69.0 * np.cos(bearing), 4)
+            lon = round(r["lon"] + dist / (69.0 * np.cos(np.radians(r["lat"]))) * np.sin(bearing), 4)
+            nodes.append(
+                {"id": nid, "kind": "store", "name": f"{r['name']} store {j + 1} (ship-from-store)", "lat": lat,
+                 "lon": lon, "region": r["id"], "handling_per_shipment_usd": 2.4, "handling_per_unit_usd": 0.38,
+                 "handling_per_carton_usd": 0.18, "carton_volume_cuft": 1.0,
+                 "pick_capacity_per_hour": float(rng.integers(20, 61)), "cutoff_hour_utc": float(rng.integers(19, 22)),
+                 "initial_queue_orders": 0.0}
+            )  # fmt: skip
+            row = {}
+            for k in sorted(rng.choice(len(sku_ids), size=carried, replace=False).tolist()):
+                want = int(rng.integers(2, 11))
+                sku = sku_ids[k]
+                # take the units from the warehouse holding the most of the SKU
+                donor = max(warehouses, key=lambda w: (stock.get(w, {}).get(sku, 0), w))
+                have = stock.get(donor, {}).get(sku, 0)
+                give = min(want, max(have - 2, 0))
+                if give < 2:
+                    continue
+                stock[donor][sku] = have - give
+                row[sku] = give
+            stock[nid] = row
+            lanes.append({"node": nid, "carrier": "regional", "daily_capacity_shipments": 120,
+                          "max_shipment_volume_cuft": 6.0})  # fmt: skip
+            lanes.append({"node": nid, "carrier": "ups", "service": "overnight", "enabled": False})
+            lanes.append({"node": nid, "carrier": "fedex", "service": "overnight", "enabled": False})
+    name = "national_stores" if n_nodes == STORES_NODES else f"national_stores_{n_nodes}"
+    doc["name"] = name
+    doc["description"] = (
+        f"The national network with ship-from-store: its 12 nodes plus {n_new} stores near the 120 region "
+        "centroids (apportioned by population), each carrying 40 % of the SKUs at 2-10 units and picking "
+        "20-60 orders an hour; total stock as in national.yaml (the stores' units come from the warehouses)."
+    )
+    doc["stock"] = {nid: row for nid, row in stock.items() if row}
+    doc["lanes"] = lanes
+    header = [
+        "GENERATED FILE - do not edit by hand.",
+        f"Built by {SCRIPT} (build_national_stores, seed {STORES_SEED} + {n_nodes}) from national.yaml as",
+        f"that script builds it: {n_new} ship-from-store nodes added near the region centroids.",
+        f"Regenerate: python {SCRIPT} --only national_stores",
+    ]
+    text = emit(doc, header)
+    validate(text, name)
+    return Built(name, text, {})
+
+
 # --------------------------------------------------------------------------- statistics
 
 
@@ -696,7 +778,7 @@ def _stock_stats(
 
 # --------------------------------------------------------------------------- CLI
 
-BUILDERS = ("us_jasin_sinha", "national")
+BUILDERS = ("us_jasin_sinha", "national", "national_stores")
 
 
 def build(name: str, data_dir: Path, *, with_stats: bool = False) -> Built:
@@ -704,6 +786,8 @@ def build(name: str, data_dir: Path, *, with_stats: bool = False) -> Built:
         return build_us_jasin_sinha(data_dir, with_stats=with_stats)
     if name == "national":
         return build_national(with_stats=with_stats)
+    if name == "national_stores":
+        return build_national_stores(with_stats=with_stats)
     raise SystemExit(f"unknown scenario {name!r} (choose from {', '.join(BUILDERS)})")
 
 
