@@ -179,7 +179,7 @@ def test_demand_generator_is_seeded():
     assert np.all(np.diff([o.created_at.timestamp() for o in a]) >= 0)
 
 
-def test_a_split_solver_failure_is_an_unfulfillable_decision_not_an_exception(tiny_router, monkeypatch):
+def test_a_split_solver_failure_leaves_the_greedy_plan(tiny_router, monkeypatch):
     import router.solver.split as split
 
     def boom(*args, **kwargs):
@@ -188,6 +188,26 @@ def test_a_split_solver_failure_is_an_unfulfillable_decision_not_an_exception(ti
     monkeypatch.setattr(split, "solve_split", boom)
     r = tiny_router("two_warehouses_one_carrier")
     d = r.route(make_order("big", [("SKU-1", 15)], dest={"region": "mid"}))  # needs a quantity split
+    # the greedy plan is the floor: the order is routed, the MIP's failure is on record
+    assert d.status == "routed" and d.plan.kind == "split"
+    assert sum(leg.lines[0].qty for leg in d.plan.legs) == 15
+    assert d.record["solver"]["name"] == "greedy" and d.record["solver"]["status"] == "heuristic"
+    assert d.record["solver"]["error"] == "time limit reached with no plan"
+    assert d.record["solver"]["mip_usd"] is None and d.record["solver"]["greedy_usd"] > 0
+
+
+def test_a_split_solver_failure_without_a_greedy_plan_is_an_unfulfillable_decision_not_an_exception(
+    tiny_router, monkeypatch
+):
+    import router.solver.split as split
+
+    def boom(*args, **kwargs):
+        raise split.SplitSolveError("time limit reached with no plan")
+
+    monkeypatch.setattr(split, "solve_split", boom)
+    monkeypatch.setattr(split, "greedy_split", lambda *a, **k: None)
+    r = tiny_router("two_warehouses_one_carrier")
+    d = r.route(make_order("big", [("SKU-1", 15)], dest={"region": "mid"}))
     assert d.status == "unfulfillable" and d.plan is None
     assert d.record["solver"]["status"] == "error"
     assert "split solver: time limit reached with no plan" in [e["detail"] for e in d.rationale["excluded"]]

@@ -46,6 +46,13 @@ class OrderContext:
     # destination_lanes(net, dist_miles) when the caller caches it per destination;
     # None computes it here (the same expressions, so the same bits)
     dest_lanes: tuple[np.ndarray, np.ndarray] | None = None
+    # node indices nearest first (a stable argsort of dist_miles), cached per destination
+    # on networks larger than a candidate pool; None: the rules sort when they need it
+    node_order: np.ndarray | None = None
+
+
+#: Networks with more nodes than this keep each destination's nearest-first node order.
+NODE_ORDER_FROM = 24
 
 
 def promised_at(order: Order, scenario: Scenario) -> datetime:
@@ -79,7 +86,9 @@ class ContextBuilder:
         self.service_masks = {
             s: np.array([x == s for x in network.option_service]) for s in set(network.option_service)
         }
-        self._dest_cache: dict[tuple[float | None, float | None, str | None], tuple[np.ndarray, int, tuple]] = {}
+        self._dest_cache: dict[
+            tuple[float | None, float | None, str | None], tuple[np.ndarray, int, tuple, np.ndarray | None]
+        ] = {}
 
     def resolve(self, dest: Destination) -> tuple[float, float, int]:
         """(lat, lon, region index) of a destination: its coordinates, or its region's centroid.
@@ -94,7 +103,7 @@ class ContextBuilder:
         region = self.scenario.region_index[dest.region]  # type: ignore[index]
         return float(net.region_lat[region]), float(net.region_lon[region]), int(region)
 
-    def _destination(self, dest: Destination) -> tuple[np.ndarray, int, tuple]:
+    def _destination(self, dest: Destination) -> tuple[np.ndarray, int, tuple, np.ndarray | None]:
         key = (dest.lat, dest.lon, dest.region)
         hit = self._dest_cache.get(key)
         if hit is None:
@@ -106,7 +115,13 @@ class ContextBuilder:
             lanes = destination_lanes(self.network, miles)
             for arr in lanes:
                 arr.setflags(write=False)
-            hit = self._dest_cache[key] = (miles, region, lanes)
+            # The nearest-first order of the nodes, for candidate pools on large networks:
+            # sorted once per destination rather than once per order.
+            order = None
+            if self.network.n_nodes > NODE_ORDER_FROM:
+                order = np.argsort(miles, kind="stable")
+                order.setflags(write=False)
+            hit = self._dest_cache[key] = (miles, region, lanes, order)
         return hit
 
     def build(self, order: Order, now: datetime, weather_at_region: Callable[[int], float]) -> OrderContext:
@@ -115,7 +130,7 @@ class ContextBuilder:
         index = scenario.sku_index
         sku_idx = np.fromiter((index[ln.sku] for ln in order.lines), dtype=np.int64)
         qty = np.fromiter((ln.qty for ln in order.lines), dtype=np.int64)
-        miles, region, lanes = self._destination(order.destination)
+        miles, region, lanes, node_order = self._destination(order.destination)
         tier = scenario.tiers[order.customer.tier]
         hour = now.astimezone(timezone.utc)
         return OrderContext(
@@ -134,6 +149,7 @@ class ContextBuilder:
             option_allowed=self.service_masks[order.service_level] if order.service_level else self.all_options,
             weekday=hour.weekday(),
             dest_lanes=lanes,
+            node_order=node_order,
         )
 
 

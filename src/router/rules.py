@@ -34,13 +34,21 @@ if TYPE_CHECKING:  # pragma: no cover
     from router.context import OrderContext
 
 __all__ = [
+    "DETAIL_NEAREST",
     "drop_over_volume",
     "line_feasibility",
     "node_exclusions",
     "open_nodes",
+    "solver_pool",
     "stock_shortfall",
     "usable_options",
 ]
+
+
+#: Per-node exclusion reasons are written for the nearest this many nodes (and every node of
+#: the pool); farther nodes are counted in one summary reason. A network of hundreds of
+#: stores would otherwise write hundreds of sentences per decision that nobody reads.
+DETAIL_NEAREST = 24
 
 
 def node_exclusions(
@@ -53,15 +61,24 @@ def node_exclusions(
     *,
     detail: bool = True,
 ) -> tuple[np.ndarray, list[dict]]:
-    """Which nodes may ship at all, and why each other node may not.
+    """Which nodes may ship at all (the order's candidate pool), and why each other node may not.
 
-    Returns a bool[N] mask of nodes that are open, allowed, reachable by a usable
-    lane and hold at least one line; plus one structured reason per node that
-    is excluded or short of some line (``partial``: it may still ship in a split).
+    A node may ship when it is open, allowed, reachable by a usable lane and holds at
+    least one line. Of those the pool keeps, nearest first:
 
-    ``detail=False`` skips the per-node reasons of closed, lane-less and short nodes
-    (the mask is the same): only a record's rationale reads them, and writing five
-    sentences per order is a tenth of a decision's time when nothing is recorded.
+    * the ``max_candidate_nodes`` nearest;
+    * the ``max_candidate_nodes`` nearest that hold every line, so a node that can ship
+      the whole order alone is always in the pool when one exists;
+    * when the pool's stock still falls short of some line that all the allowed nodes
+      together hold, the nearest further nodes holding that line until it is covered.
+
+    On a network no larger than ``max_candidate_nodes`` every allowed node is in the pool.
+    Returns the bool[N] pool mask and one structured reason per node excluded or short of
+    some line (``partial``: it may still ship in a split); beyond the nearest
+    :data:`DETAIL_NEAREST` nodes, excluded nodes are counted in one summary reason.
+
+    ``detail=False`` skips the reasons of closed, lane-less and short nodes (the mask is
+    the same): only a record's rationale reads them.
     """
     excluded_param = np.isin(np.asarray(net.node_ids), params.excluded_nodes) if params.excluded_nodes else None
     line_ok = view.avail - params.safety_stock_units >= ctx.qty[None, :]
@@ -71,9 +88,33 @@ def node_exclusions(
     ok = ~view.closed & has_lane & any_line
     if excluded_param is not None:
         ok &= ~excluded_param
+    n_nodes = len(ok)
+    cap = params.max_candidate_nodes
+    near: np.ndarray | None = None
+    if n_nodes > min(cap, DETAIL_NEAREST):
+        near = ctx.node_order if ctx.node_order is not None else np.argsort(ctx.dist_miles, kind="stable")
+    # Which nodes get a sentence of their own: all of them on a small network
+    listed = None
+    if near is not None and n_nodes > DETAIL_NEAREST:
+        listed = np.zeros(n_nodes, dtype=bool)
+        listed[near[:DETAIL_NEAREST]] = True
+    pool = ok
+    beyond = np.zeros(0, dtype=np.int64)
+    if int(ok.sum()) > cap:
+        assert near is not None
+        ranked = near[ok[near]]  # allowed nodes, nearest first (ties by index, as a stable sort)
+        pool = np.zeros(n_nodes, dtype=bool)
+        pool[ranked[:cap]] = True
+        whole = ranked[all_line[ranked]]
+        pool[whole[:cap]] = True
+        _cover(pool, ranked, view, ctx, params)
+        beyond = ranked[~pool[ranked]]
+        if listed is not None:
+            listed |= pool
     reasons: list[dict] = []
     bad = ~(ok & all_line)
     if detail and bad.any():
+        shown = bad if listed is None else bad & listed
         # Per-node facts as Python lists once (not a handful of numpy calls per node):
         # the first line each node is short of and how many, its stock of that line.
         k_all = line_ok.shape[1]
@@ -83,7 +124,7 @@ def node_exclusions(
         sku_idx, qty = ctx.sku_idx.tolist(), ctx.qty.tolist()
         closed, lane, any_l = view.closed.tolist(), has_lane.tolist(), any_line.tolist()
         ss = params.safety_stock_units
-        for i in np.flatnonzero(bad).tolist():
+        for i in np.flatnonzero(shown).tolist():
             nid = net.node_ids[i]
             if excluded_param is not None and excluded_param[i]:
                 reasons.append({"node": nid, "rule": "excluded", "detail": f"{nid}: excluded by params"})
@@ -103,22 +144,76 @@ def node_exclusions(
                         "partial": any_l[i],  # type: ignore[index]
                     }
                 )
-    # Keep the nearest max_candidate_nodes of the remaining nodes; the network prunes the rest.
-    idx = np.flatnonzero(ok)
-    if len(idx) > params.max_candidate_nodes:
-        order = idx[np.argsort(ctx.dist_miles[idx], kind="stable")]
-        for i in order[params.max_candidate_nodes :].tolist():
-            ok[i] = False
-            nid = net.node_ids[i]
+        unlisted = int((bad & ~shown & ~(ok & ~pool)).sum())
+        if unlisted:
             reasons.append(
                 {
-                    "node": nid,
-                    "rule": "distance",
-                    "detail": f"{nid}: {ctx.dist_miles[i]:.0f} mi, not among the "
-                    f"{params.max_candidate_nodes} nearest nodes with stock",
+                    "node": "*",
+                    "rule": "farther",
+                    "detail": f"{unlisted} more nodes beyond the nearest {DETAIL_NEAREST} cannot ship the whole "
+                    "order (closed, no lane, or short of some line); not listed one by one",
                 }
             )
-    return ok, reasons
+    # Allowed nodes left out of the pool: the nearest few by name, the rest counted.
+    for i in beyond[:DETAIL_NEAREST].tolist():
+        nid = net.node_ids[i]
+        reasons.append(
+            {
+                "node": nid,
+                "rule": "distance",
+                "detail": f"{nid}: {ctx.dist_miles[i]:.0f} mi, not among the "
+                f"{cap} nearest nodes with stock",
+            }
+        )
+    if len(beyond) > DETAIL_NEAREST:
+        reasons.append(
+            {
+                "node": "*",
+                "rule": "distance",
+                "detail": f"{len(beyond) - DETAIL_NEAREST} more nodes with stock, farther than "
+                f"{ctx.dist_miles[beyond[DETAIL_NEAREST - 1]]:.0f} mi, not in the pool",
+            }
+        )
+    return pool, reasons
+
+
+def solver_pool(
+    net: Network, view: StateView, ctx: OrderContext, params: StrategyParams, usable: np.ndarray, pool: np.ndarray
+) -> np.ndarray:
+    """The nodes the quantity-split search may draw from: the pool, plus the nearest nodes holding units it lacks.
+
+    The pool (:func:`node_exclusions`) holds only nodes with every unit of some line; a
+    quantity split also takes part of a line from a node. When the pool's stock falls
+    short of a line, the nearest open, allowed, reachable nodes holding any unit of it
+    are added until the line is covered (or every such node is in).
+    """
+    cand = open_nodes(net, view, params) & usable.any(axis=1) & (view.avail - params.safety_stock_units > 0).any(axis=1)
+    out = pool & cand
+    near = ctx.node_order if ctx.node_order is not None else np.argsort(ctx.dist_miles, kind="stable")
+    _cover(out, near[cand[near]], view, ctx, params)
+    return out
+
+
+def _cover(pool: np.ndarray, ranked: np.ndarray, view: StateView, ctx: OrderContext, params: StrategyParams) -> None:
+    """Add the nearest allowed nodes holding a line the pool is short of, until every coverable line is covered.
+
+    In place on ``pool``. A line that all the allowed nodes together cannot cover is
+    left alone (no plan exists; the split solver's stock check says so).
+    """
+    stock = np.maximum(view.avail[ranked] - params.safety_stock_units, 0)  # [R, K], nearest first
+    have = stock[pool[ranked]].sum(axis=0)
+    short = (have < ctx.qty) & (stock.sum(axis=0) >= ctx.qty)
+    if not short.any():
+        return
+    for r in range(len(ranked)):
+        i = ranked[r]
+        if pool[i] or not (stock[r, short] > 0).any():
+            continue
+        pool[i] = True
+        have = have + stock[r]
+        short &= have < ctx.qty
+        if not short.any():
+            return
 
 
 def usable_options(net: Network, view: StateView, ctx: OrderContext) -> np.ndarray:

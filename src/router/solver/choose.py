@@ -26,7 +26,7 @@ from router.errors import StageError
 from router.legs import LaneRisk, arc_unit_usd, lane_metrics
 from router.network import Network
 from router.params import StrategyParams
-from router.rules import line_feasibility, node_exclusions, open_nodes, stock_shortfall, usable_options
+from router.rules import line_feasibility, node_exclusions, open_nodes, solver_pool, stock_shortfall, usable_options
 from router.scoring import Scores, concat_scores, score_candidates
 from router.splits import SplitSearch
 from router.state import StateView
@@ -100,7 +100,7 @@ def single_node_candidates(
     net: Network, view: StateView, ctx: OrderContext, params: StrategyParams, skus: tuple[str, ...]
 ) -> tuple[CandidateSet, Scores]:
     """Single-node plans only, scored: the engine's last resort when the full pipeline failed."""
-    cs, scores, (_, _, lanes, _) = _singles(net, view, ctx, params, skus, explain=False)
+    cs, scores, (_, _, lanes, _, _) = _singles(net, view, ctx, params, skus, explain=False)
     cs.solver = {"name": "single-node"}
     cs.risk_model = lanes.risk_info()
     return cs, scores
@@ -109,7 +109,8 @@ def single_node_candidates(
 def _singles(net, view, ctx, params, skus, *, explain: bool, risk: LaneRisk | None = None):
     """The stages every plan starts from: rules, leg physics, single-node plans and their scores.
 
-    Returns (candidates, scores, (usable, line_ok, lanes, excluded)) for the split search.
+    Returns (candidates, scores, (usable, line_ok, lanes, excluded, pool)) for the split search
+    and the split solver (``pool``: the nodes that may ship, see :func:`~router.rules.node_exclusions`).
     """
     with stage("rules"):
         usable = usable_options(net, view, ctx)
@@ -121,7 +122,7 @@ def _singles(net, view, ctx, params, skus, *, explain: bool, risk: LaneRisk | No
         cs = single_candidates(net, view, ctx, usable, line_ok, excluded, lanes)
     with stage("scoring"):
         scores = score_candidates(cs, view, ctx, params)
-    return cs, scores, (usable, line_ok, lanes, excluded)
+    return cs, scores, (usable, line_ok, lanes, excluded, node_ok)
 
 
 def scored_candidates(
@@ -160,7 +161,9 @@ def scored_candidates(
     StageError
         A stage failed; ``stage`` names it and ``cause`` is the original error.
     """
-    cs, scores, (usable, line_ok, lanes, excluded) = _singles(net, view, ctx, params, skus, explain=explain, risk=risk)
+    cs, scores, (usable, line_ok, lanes, excluded, pool) = _singles(
+        net, view, ctx, params, skus, explain=explain, risk=risk
+    )
     info: dict = {"name": "array-enumeration"}
     max_legs = min(params.max_splits, len(ctx.qty))
     if max_legs >= 2:
@@ -169,7 +172,7 @@ def scored_candidates(
         )
     cs.solver = info
     if len(cs) == 0:
-        cs, scores = _split_solver(net, view, ctx, params, skus, excluded, cs, scores, seed, lanes)
+        cs, scores = _split_solver(net, view, ctx, params, skus, excluded, cs, scores, seed, lanes, pool)
     cs.risk_model = lanes.risk_info()
     return cs, scores
 
@@ -221,39 +224,65 @@ def _with_splits(net, view, ctx, params, usable, line_ok, lanes, excluded, cs, s
     return cs, scores, info
 
 
-def _split_solver(net, view, ctx, params, skus, excluded, cs, scores, seed, lanes):
-    """The exact split MIP, when no enumerated plan covers the order (stage "split_solver")."""
+def _split_solver(net, view, ctx, params, skus, excluded, cs, scores, seed, lanes, pool):
+    """Quantity splits when no enumerated plan covers the order (stage "split_solver").
+
+    Over the order's pool and the nearest nodes holding units it lacks
+    (:func:`~router.rules.solver_pool`): a greedy plan first
+    (:func:`~router.solver.split.greedy_split`), then the exact MIP within what is
+    left of ``solver_time_limit_s`` (the limit counts building both). Both plans join
+    the candidates and are scored alike, so the greedy plan is the floor of what the
+    MIP may give: a MIP that runs out of time or fails leaves the order routed.
+    """
     with stage("split_solver"):
+        t0 = time.perf_counter()
         node_open = open_nodes(net, view, params)
         short = stock_shortfall(view, ctx, params, node_open, skus) if node_open.any() else None
         if short is not None:
             cs.excluded = [*excluded, {k: v for k, v in short.items() if k != "short_lines"}]
             cs.solver = {"name": "stock-check", "status": "infeasible", "short_lines": short["short_lines"]}
         elif node_open.any():
-            from router.solver.split import SplitSolveError, solve_split
+            from router.solver.split import SplitSolveError, greedy_split, solve_split
 
-            problem, arc_node, arc_opt = build_split_problem(net, view, ctx, params, node_open)
-            t0 = time.perf_counter()
-            error = None
-            try:
-                sol = (
-                    solve_split(problem, time_limit_s=params.solver_time_limit_s, seed=seed) if len(arc_node) else None
-                )
-            except SplitSolveError as exc:
-                # No plan within the time limit (or HiGHS found none): the order is reported
-                # unfulfillable with the solver's reason. Any other failure is a stage failure.
-                sol, error = None, str(exc)
+            nodes = solver_pool(net, view, ctx, params, usable_options(net, view, ctx), pool)
+            problem, arc_node, arc_opt = build_split_problem(net, view, ctx, params, nodes)
+            near = ctx.node_order if ctx.node_order is not None else np.argsort(ctx.dist_miles, kind="stable")
+            greedy = greedy_split(problem, near[nodes[near]]) if len(arc_node) else None
+            mip, error, mip_ms = None, None, None
+            if len(arc_node):
+                left = params.solver_time_limit_s - (time.perf_counter() - t0)
+                if left <= 0.0:
+                    error = f"time limit {params.solver_time_limit_s:g} s spent before the MIP could start"
+                else:
+                    t1 = time.perf_counter()
+                    try:
+                        mip = solve_split(problem, time_limit_s=left, seed=seed)
+                    except SplitSolveError as exc:
+                        # No plan within the time limit (or HiGHS found none): the greedy plan,
+                        # if any, stands. Any other failure is a stage failure.
+                        error = str(exc)
+                    mip_ms = round((time.perf_counter() - t1) * 1000.0, 3)
+            plans = [p for p in (mip, greedy) if p is not None]
+            if len(plans) == 2 and np.array_equal(plans[0].units, plans[1].units):
+                plans = plans[:1]
             info = {
-                "name": getattr(sol, "solver", "mathopt-highs"),
-                "status": sol.status if sol is not None else ("error" if error else "infeasible"),
+                "name": plans[0].solver if plans else "mathopt-highs",
+                "status": plans[0].status if plans else ("error" if error else "infeasible"),
                 "ms": round((time.perf_counter() - t0) * 1000.0, 3),
                 "arcs": int(len(arc_node)),
+                "pool_nodes": int(nodes.sum()),
+                "greedy_usd": None if greedy is None else round(greedy.objective_usd, 6),
+                "mip_usd": None if mip is None else round(mip.objective_usd, 6),
             }
+            if mip_ms is not None:
+                info["mip_ms"] = mip_ms
             if error:
                 info["error"] = error
-                excluded = [*excluded, {"node": "*", "rule": "split_solver", "detail": f"split solver: {error}"}]
-            if sol is not None:
-                extra = from_units(arc_node, arc_opt, sol.units, net, view, ctx, lanes)
+                if not plans:
+                    excluded = [*excluded, {"node": "*", "rule": "split_solver", "detail": f"split solver: {error}"}]
+            if plans:
+                parts = [from_units(arc_node, arc_opt, p.units, net, view, ctx, lanes) for p in plans]
+                extra = parts[0] if len(parts) == 1 else concat_all(parts)
                 extra.excluded = excluded
                 cs = extra
                 with stage("scoring"):

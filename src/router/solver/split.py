@@ -54,6 +54,7 @@ __all__ = [
     "SplitSolution",
     "SplitSolveError",
     "arc_cost",
+    "greedy_split",
     "plan_cost",
     "solve_split",
     "split_violations",
@@ -340,6 +341,58 @@ def _row(model: mathopt.Model, terms: list[tuple[mathopt.Variable, float]], lb: 
     c = model.add_linear_constraint(lb=lb, ub=ub)
     for var, coef in terms:
         c.set_coefficient(var, coef)
+
+
+def greedy_split(problem: SplitProblem, node_order: np.ndarray) -> SplitSolution | None:
+    """A quick plan that covers the order by taking units node by node, or None.
+
+    Two passes, the cheaper plan kept: nodes nearest first (``node_order``: node
+    indices in order of preference), each giving what it holds of what is still
+    missing; then, as a repair when that needs more than ``max_nodes`` nodes, the node
+    that covers the most missing units first. Each node ships on its cheapest arc
+    within the lane's volume limit (:func:`arc_cost`). Without quantity splits a node
+    gives a line only when it holds all of it. It is the split solver's floor: the
+    router keeps it beside the MIP's plan, so an order that some nodes can cover is
+    never reported unfulfillable for want of solver time.
+    """
+    t0 = time.perf_counter()
+    qty = np.asarray(problem.qty, dtype=np.int64)
+    avail = np.asarray(problem.avail, dtype=np.int64)
+    arc_node = np.asarray(problem.arc_node, dtype=np.int64)
+    nodes = [int(n) for n in node_order if (arc_node == n).any()]
+    best: tuple[float, np.ndarray] | None = None
+    for by_coverage in (False, True):
+        left = qty.copy()
+        taken: list[tuple[int, np.ndarray]] = []
+        pending = list(nodes)
+        while left.any() and len(taken) < problem.max_nodes and pending:
+            give = np.minimum(avail[pending], left[None, :])  # [P, K]
+            if not problem.allow_quantity_split:
+                give = np.where(avail[pending] >= left[None, :], left[None, :], 0)
+            pick = int(np.argmax(give.sum(axis=1))) if by_coverage else int(np.argmax(give.sum(axis=1) > 0))
+            if give[pick].sum() == 0:
+                break
+            taken.append((pending.pop(pick), give[pick]))
+            left = left - give[pick]
+        if left.any():
+            continue
+        units = np.zeros((problem.n_arcs, problem.n_lines), dtype=np.int64)
+        total = 0.0
+        for n, u in taken:
+            arcs = np.flatnonzero(arc_node == n)
+            priced = [(arc_cost(problem, int(a), u), int(a)) for a in arcs]
+            fits = [(usd, a) for (usd, info), a in priced if info["within_volume"]]
+            if not fits:
+                break
+            usd, a = min(fits)
+            units[a] = u
+            total += usd
+        else:
+            if best is None or total < best[0] - 1e-9:
+                best = (total, units)
+    if best is None:
+        return None
+    return SplitSolution(best[1], best[0], "heuristic", "greedy", (time.perf_counter() - t0) * 1000.0)
 
 
 def solve_split(problem: SplitProblem, *, time_limit_s: float = 2.0, seed: int = 0) -> SplitSolution | None:
