@@ -268,8 +268,12 @@ class StateView:
         )
 
     def to_json(self) -> dict:
+        # Node x SKU and node x option grids are stored as flat lists, row-major (the
+        # reader reshapes them by the node count): a list of floats is one object for the
+        # garbage collector, where a nested list is one per node, and on a network of
+        # hundreds of stores those lists made the collector stall decisions for 0.2 s.
         out = {
-            "avail": self.avail.tolist(),
+            "avail": self.avail.ravel().tolist(),
             "n_options": int(self.congestion.shape[1]),
             "queue_orders": self.queue_orders.tolist(),
             "throughput_per_hour": self.throughput_per_hour.tolist(),
@@ -277,17 +281,17 @@ class StateView:
             "closed_reason": list(self.closed_reason),
             # The common cases are stored as null: no congestion anywhere (all 1.0), no
             # daily lane limit anywhere (all infinite); this halves a calm record's inputs.
-            "congestion": None if bool((self.congestion == 1.0).all()) else self.congestion.tolist(),
+            "congestion": None if bool((self.congestion == 1.0).all()) else self.congestion.ravel().tolist(),
             # JSON has no infinity: -1 stands for "no daily limit"
             "lane_left": None
             if bool(np.isinf(self.lane_left).all())
-            else np.where(np.isinf(self.lane_left), -1.0, self.lane_left).tolist(),
+            else np.where(np.isinf(self.lane_left), -1.0, self.lane_left).ravel().tolist(),
             "weather_node": self.weather_node.tolist(),
             "version": self.version,
             "state_hash": self.state_hash,
         }
         if self.stock_price is not None:  # absent when unpriced: older records read the same
-            out["stock_price"] = self.stock_price.tolist()
+            out["stock_price"] = self.stock_price.ravel().tolist()
         if self.shipped_today is not None:
             out["shipped_today"] = self.shipped_today.tolist()
         if self.closure_ahead_h is not None:
@@ -324,10 +328,10 @@ class StateView:
 
 
 def _grid(value, n_nodes: int, data: dict, fill: float, *, negative_is_inf: bool = False) -> np.ndarray:
-    """A node x option array from its JSON form; null stands for 'fill everywhere'."""
+    """A node x option array from its JSON form (flat, or nested in older records); null: 'fill everywhere'."""
     if value is None:
         return np.full((n_nodes, int(data.get("n_options", 0)) or 1), fill, dtype=float)
-    arr = np.asarray(value, dtype=float)
+    arr = np.asarray(value, dtype=float).reshape(n_nodes, -1)
     return np.where(arr < 0, np.inf, arr) if negative_is_inf else arr
 
 
