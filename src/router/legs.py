@@ -147,14 +147,19 @@ def destination_lanes(net: Network, miles: np.ndarray) -> tuple[np.ndarray, np.n
     return transit_days, per_unit
 
 
-def lane_metrics(net: Network, view: StateView, ctx: OrderContext, risk: LaneRisk | None = None) -> LaneMetrics:
+def lane_metrics(
+    net: Network, view: StateView, ctx: OrderContext, risk: LaneRisk | None = None, nodes: np.ndarray | None = None
+) -> LaneMetrics:
     """ETA, spread, late risk and per-unit rate of every lane, for this order and view.
 
     With a learned ``risk`` model the late risk is the model's (its features read
     the analytic numbers); if the model fails or returns something that is not a
     probability per lane, the analytic risk stands and ``risk_fallback`` says why.
+    ``nodes`` (bool[N], the order's candidate pool) computes the analytic numbers of
+    those nodes' lanes only, NaN elsewhere: on a network of hundreds of stores an
+    order reads a few dozen; every node (or None) gives every lane.
     """
-    analytic = _analytic_lanes(net, view, ctx)
+    analytic = _analytic_lanes(net, view, ctx, None if nodes is None or nodes.all() else nodes)
     if risk is None:
         return analytic
     try:
@@ -168,7 +173,9 @@ def lane_metrics(net: Network, view: StateView, ctx: OrderContext, risk: LaneRis
     return replace(analytic, risk=learned, risk_version=risk.version)
 
 
-def _analytic_lanes(net: Network, view: StateView, ctx: OrderContext) -> LaneMetrics:
+def _analytic_lanes(net: Network, view: StateView, ctx: OrderContext, nodes: np.ndarray | None = None) -> LaneMetrics:
+    if nodes is not None:
+        return _analytic_lanes_of(net, view, ctx, np.flatnonzero(nodes))
     transit_days, per_unit = ctx.dest_lanes or destination_lanes(net, ctx.dist_miles)
     queue_h = view.queue_orders / view.throughput_per_hour
     ready = ctx.now_hour_utc + queue_h
@@ -180,6 +187,26 @@ def _analytic_lanes(net: Network, view: StateView, ctx: OrderContext) -> LaneMet
         MIN_SIGMA_HOURS,
     )
     risk = normal_sf((ctx.promise_hours - eta) / sigma)
+    return LaneMetrics(queue_h, eta.ravel(), sigma.ravel(), risk.ravel(), per_unit.ravel(), net.n_options)
+
+
+def _analytic_lanes_of(net: Network, view: StateView, ctx: OrderContext, rows: np.ndarray) -> LaneMetrics:
+    """:func:`_analytic_lanes` computed for the nodes ``rows`` only (the same expressions, row by row), NaN elsewhere."""
+    transit_days, per_unit = ctx.dest_lanes or destination_lanes(net, ctx.dist_miles)
+    queue_h = view.queue_orders / view.throughput_per_hour
+    q = queue_h[rows]
+    ready = ctx.now_hour_utc + q
+    wait = np.mod(net.cutoff_hour_utc[rows] - ready, 24.0)
+    transit_h = 24.0 * transit_days[rows] * view.congestion[rows] * (1.0 + view.weather_node[rows] + ctx.dest_weather)[:, None]
+    eta_r = (q + wait)[:, None] + transit_h
+    sigma_r = np.maximum(
+        np.sqrt((net.transit_sigma_frac[None, :] * transit_h) ** 2 + ((QUEUE_SIGMA_FRAC * q) ** 2)[:, None]),
+        MIN_SIGMA_HOURS,
+    )
+    risk_r = normal_sf((ctx.promise_hours - eta_r) / sigma_r)
+    shape = (net.n_nodes, net.n_options)
+    eta, sigma, risk = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    eta[rows], sigma[rows], risk[rows] = eta_r, sigma_r, risk_r
     return LaneMetrics(queue_h, eta.ravel(), sigma.ravel(), risk.ravel(), per_unit.ravel(), net.n_options)
 
 

@@ -115,22 +115,23 @@ def node_exclusions(
     bad = ~(ok & all_line)
     if detail and bad.any():
         shown = bad if listed is None else bad & listed
-        # Per-node facts as Python lists once (not a handful of numpy calls per node):
-        # the first line each node is short of and how many, its stock of that line.
+        rows = np.flatnonzero(shown)
+        # Per-node facts of the listed nodes as Python lists once (not a handful of numpy
+        # calls per node): the first line each is short of and how many, its stock of it.
         k_all = line_ok.shape[1]
-        first_short = np.argmin(line_ok, axis=1).tolist()  # first False of the row
-        n_short = (k_all - line_ok.sum(axis=1)).tolist()
-        avail = view.avail.tolist()
+        first_short = dict(zip(rows.tolist(), np.argmin(line_ok[rows], axis=1).tolist()))  # first False of the row
+        n_short = dict(zip(rows.tolist(), (k_all - line_ok[rows].sum(axis=1)).tolist()))
+        avail = dict(zip(rows.tolist(), view.avail[rows].tolist()))
         sku_idx, qty = ctx.sku_idx.tolist(), ctx.qty.tolist()
-        closed, lane, any_l = view.closed.tolist(), has_lane.tolist(), any_line.tolist()
+        closed, lane, any_l = view.closed, has_lane, any_line
         ss = params.safety_stock_units
-        for i in np.flatnonzero(shown).tolist():
+        for i in rows.tolist():
             nid = net.node_ids[i]
             if excluded_param is not None and excluded_param[i]:
                 reasons.append({"node": nid, "rule": "excluded", "detail": f"{nid}: excluded by params"})
             elif closed[i]:
                 reasons.append({"node": nid, "rule": "closed", "detail": f"{nid}: {view.closed_reason[i]}"})
-            elif not lane[i]:  # type: ignore[index]
+            elif not lane[i]:
                 reasons.append({"node": nid, "rule": "lane", "detail": f"{nid}: no carrier lane with capacity left today"})
             else:
                 k = first_short[i]
@@ -141,7 +142,7 @@ def node_exclusions(
                         "node": nid,
                         "rule": "stock",
                         "detail": f"{nid}: stock {have} of {skus[sku_idx[k]]} (need {qty[k]}){more}",
-                        "partial": any_l[i],  # type: ignore[index]
+                        "partial": bool(any_l[i]),
                     }
                 )
         unlisted = int((bad & ~shown & ~(ok & ~pool)).sum())

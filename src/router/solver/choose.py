@@ -117,7 +117,9 @@ def _singles(net, view, ctx, params, skus, *, explain: bool, risk: LaneRisk | No
         node_ok, excluded = node_exclusions(net, view, ctx, params, usable, skus, detail=explain)
         line_ok = line_feasibility(view, ctx, params, node_ok)
     with stage("legs"):
-        lanes = lane_metrics(net, view, ctx, risk)
+        # the pool's lanes only when there is no learned model (whose features, and the
+        # rows it scores, cover every lane; on the networks it is trained for that is all of them)
+        lanes = lane_metrics(net, view, ctx, risk, nodes=node_ok if risk is None else None)
     with stage("candidates"):
         cs = single_candidates(net, view, ctx, usable, line_ok, excluded, lanes)
     with stage("scoring"):
@@ -245,6 +247,8 @@ def _split_solver(net, view, ctx, params, skus, excluded, cs, scores, seed, lane
             from router.solver.split import SplitSolveError, greedy_split, solve_split
 
             nodes = solver_pool(net, view, ctx, params, usable_options(net, view, ctx), pool)
+            if bool(np.isnan(lanes.eta.reshape(net.n_nodes, -1)[nodes]).any()):
+                lanes = lane_metrics(net, view, ctx, None, nodes=nodes | pool)  # nodes added beyond the pool
             problem, arc_node, arc_opt = build_split_problem(net, view, ctx, params, nodes)
             near = ctx.node_order if ctx.node_order is not None else np.argsort(ctx.dist_miles, kind="stable")
             greedy = greedy_split(problem, near[nodes[near]]) if len(arc_node) else None
