@@ -17,6 +17,13 @@ that a 1M-order month runs in about 5 minutes.
     python benchmarks/simulation.py            # 30 days of national_month (about 600k orders)
     python benchmarks/simulation.py --quick    # 12 hours (about 10k orders)
     python benchmarks/simulation.py --days 3 --strategies optimizer
+    python benchmarks/simulation.py --scenario national --compare national_stores --days 1 \
+        --strategies optimizer --analytic     # 12 against 500 nodes, same demand, side by side
+
+``--compare NAME`` runs the same strategies on a second scenario in the same run and
+reports its orders/s beside the first's (and the ratio). ``--analytic`` routes on the
+analytic late risk (no delay-risk model is trained for the store networks, so a like for
+like comparison leaves the model out on both).
 """
 
 from __future__ import annotations
@@ -44,11 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenario", default="national_month", help="name in scenarios/ (default: national_month)")
     ap.add_argument("--strategies", default="optimizer,nearest", help="comma-separated")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--compare", default=None, help="a second scenario in scenarios/, run beside the first")
+    ap.add_argument("--analytic", action="store_true", help="route on the analytic late risk (no delay-risk model)")
     args = ap.parse_args(argv)
     days = args.days if args.days is not None else (0.5 if args.quick else 30.0)
-    scenario = load_scenario(ROOT / "scenarios" / f"{args.scenario}.yaml")
+    names = [args.scenario] + ([args.compare] if args.compare else [])
     rows = []
-    for strategy in [s for s in args.strategies.split(",") if s]:
+    for name, strategy in [(n, s) for n in names for s in args.strategies.split(",") if s]:
+        scenario = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
         def progress(done: int, total: int, strategy: str = strategy, last: list = [0.0]) -> None:  # noqa: B006 - one list per strategy, bound here
             now = time.perf_counter()
             if now - last[0] > 5.0 or done == total:
@@ -56,12 +66,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {strategy}: {done:,}/{total:,} orders", file=sys.stderr)
 
         t0 = time.perf_counter()
-        result = simulate(scenario, strategy, seed=args.seed, horizon_hours=24.0 * days, progress=progress)
+        result = simulate(
+            scenario, strategy, seed=args.seed, horizon_hours=24.0 * days, progress=progress,
+            **({"risk_model": None} if args.analytic else {}),
+        )
         wall = time.perf_counter() - t0
         k = kpis(result)
         t = k["timing"]
         rows.append(
             {
+                "scenario": name,
+                "nodes": len(scenario.nodes),
                 "strategy": strategy,
                 "orders": int(k["overall"]["orders"]),
                 "orders_per_s": round(t["orders_per_s"], 1),
@@ -77,21 +92,33 @@ def main(argv: list[str] | None = None) -> int:
         )
     print()
     print(
-        f"{'strategy':10s} {'orders':>9s} {'orders/s':>9s} {'decisions/s':>12s} {'route ms':>9s} {'world ms':>9s} "
+        f"{'scenario':16s} {'strategy':10s} {'orders':>9s} {'orders/s':>9s} {'decisions/s':>12s} {'route ms':>9s} {'world ms':>9s} "
         f"{'wall s':>8s} {'wall orders/s':>14s}"
     )
     for r in rows:
         print(
-            f"{r['strategy']:10s} {r['orders']:9,d} {r['orders_per_s']:9,.0f} {r['decisions_per_s']:12,.0f} "
+            f"{r['scenario']:16s} {r['strategy']:10s} {r['orders']:9,d} {r['orders_per_s']:9,.0f} {r['decisions_per_s']:12,.0f} "
             f"{r['routing_ms_per_order']:9.3f} {r['world_ms_per_order']:9.3f} {r['wall_s']:8.1f} "
             f"{r['wall_orders_per_s']:14,.0f}"
         )
-    opt = next((r for r in rows if r["strategy"] == "optimizer"), None)
+    opt = next((r for r in rows if r["strategy"] == "optimizer" and r["scenario"] == args.scenario), None)
+    compared = None
+    if args.compare:
+        compared = {
+            r["strategy"]: round(r["orders_per_s"] / base["orders_per_s"], 3)
+            for r in rows
+            if r["scenario"] == args.compare
+            for base in rows
+            if base["scenario"] == args.scenario and base["strategy"] == r["strategy"]
+        }
     print(
         json.dumps(
             {
                 "bench": "simulation",
                 "scenario": args.scenario,
+                "compare": args.compare,
+                "orders_per_s_ratio_compare_to_scenario": compared,
+                "analytic_risk": args.analytic,
                 "days": days,
                 "seed": args.seed,
                 "machine": machine_facts(),

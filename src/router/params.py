@@ -119,7 +119,11 @@ class StrategyParams(BaseModel):
 
     max_splits: int = Field(default=3, ge=1, le=6, description="most legs (nodes) one order may ship from")
     max_candidate_nodes: int = Field(
-        default=12, ge=1, le=500, description="nodes considered per order, nearest first"
+        default=12,
+        ge=1,
+        le=5000,
+        description="size of an order's candidate pool: the nearest nodes holding one of its lines, plus as many "
+        "nearest nodes holding all of them, plus nodes to cover a short line (rules.node_exclusions)",
     )
     top_k: int = Field(default=3, ge=1, le=50, description="plans kept in the decision record: the chosen one and its runners-up")
     safety_stock_units: int = Field(default=0, ge=0, description="units per node and SKU never promised")
