@@ -82,9 +82,9 @@ def node_exclusions(
     """
     excluded_param = np.isin(np.asarray(net.node_ids), params.excluded_nodes) if params.excluded_nodes else None
     line_ok = view.avail - params.safety_stock_units >= ctx.qty[None, :]
-    any_line = line_ok.any(axis=1)
-    all_line = line_ok.all(axis=1)
-    has_lane = usable.any(axis=1)
+    any_line = np.asarray(line_ok.any(axis=1))
+    all_line = np.asarray(line_ok.all(axis=1))
+    has_lane = np.asarray(usable.any(axis=1))
     ok = ~view.closed & has_lane & any_line
     if excluded_param is not None:
         ok &= ~excluded_param
