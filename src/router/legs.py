@@ -311,32 +311,51 @@ def single_leg_metrics(
     volume = volume_c[0, 0]
     billable_o = np.maximum(weight, net.dim_factor * volume)  # [O]
     ship_o = net.per_lb_usd * billable_o
-    shipping = net.fixed_usd[None, :] + units * lanes.per_unit_usd.reshape(-1, net.n_options) + ship_o[None, :]
+    flat = (sn * lanes.n_options + so)[:, None]  # [C, 1]
+    n = sn[:, None]
+    # Per candidate lane, the same element-wise expressions as over the whole [N, O] grid
+    # (so the same bits): on a network of hundreds of nodes an order has a few dozen lanes.
+    shipping = net.fixed_usd[so] + units * lanes.per_unit_usd[flat[:, 0]] + ship_o[so]
     if net.any_weight_tiers:
         bounds = net.tier_bounds
         tier_i = np.minimum((bounds < billable_o[:, None]).sum(axis=-1), bounds.shape[-1] - 1)
         tier_o = np.where(net.has_tiers, net.tier_rates[np.arange(net.n_options), tier_i], 0.0)
-        shipping = shipping + tier_o[None, :]
-    handling = net.handling_ship_usd + net.handling_unit_usd * units + net.handling_carton_usd * volume / net.carton_volume_cuft
-    flat = (sn * lanes.n_options + so)[:, None]  # [C, 1]
-    n = sn[:, None]
+        shipping = shipping + tier_o[so]
+    handling = (
+        net.handling_ship_usd[sn]
+        + net.handling_unit_usd[sn] * units
+        + net.handling_carton_usd[sn] * volume / net.carton_volume_cuft[sn]
+    )
     cs.active = np.ones((c, 1), dtype=bool)
     cs.n_legs = np.ones(c, dtype=np.int64)
     cs.leg_miles = ctx.dist_miles[n]
     cs.leg_weight_lb = weight_c
     cs.leg_volume_cuft = volume_c
     cs.leg_billable_lb = billable_o[so[:, None]]
-    cs.leg_shipping_usd = shipping.ravel()[flat]
-    cs.leg_handling_usd = handling[n]
+    cs.leg_shipping_usd = shipping[:, None]
+    cs.leg_handling_usd = handling[:, None]
     cs.leg_queue_hours = lanes.queue_h[n]
     cs.leg_eta_hours = lanes.eta[flat]
     cs.leg_sigma_hours = lanes.sigma[flat]
     cs.leg_risk = lanes.risk[flat]
 
 
-def unit_cost_matrix(net: Network, ctx: OrderContext) -> np.ndarray:
-    """float[N, O, K]: linear cost of line k's units at node n with option o (tiers excluded)."""
+def unit_cost_matrix(net: Network, ctx: OrderContext, rows: np.ndarray | None = None) -> np.ndarray:
+    """float[N, O, K]: linear cost of line k's units at node n with option o (tiers excluded).
+
+    With ``rows`` (node indices) only those rows are computed, by the same element-wise
+    expressions (the same bits), and every other row is 0.
+    """
     per_unit = ctx.dest_lanes[1] if ctx.dest_lanes is not None else destination_lanes(net, ctx.dist_miles)[1]  # [N, O]
+    if rows is not None:
+        out = np.zeros((net.n_nodes, net.n_options, len(ctx.qty)))
+        pu = per_unit[rows]
+        handling_unit = net.handling_unit_usd[rows][:, None] + 0.0 * pu
+        carton = (net.handling_carton_usd[rows] / net.carton_volume_cuft[rows])[:, None, None] * ctx.volume_cuft[None, None, :]
+        out[rows] = (
+            (pu + handling_unit)[:, :, None] + net.per_lb_usd[None, :, None] * ctx.weight_lb[None, None, :] + carton
+        ) * ctx.qty[None, None, :]
+        return out
     handling_unit = net.handling_unit_usd[:, None] + 0.0 * per_unit  # [N, O]
     carton = (net.handling_carton_usd / net.carton_volume_cuft)[:, None, None] * ctx.volume_cuft[None, None, :]
     return (

@@ -79,9 +79,11 @@ class SplitBounds:
         self.net, self.view, self.ctx, self.params = net, view, ctx, params
         self.usable, self.line_ok = usable, line_ok
         self.lanes = lanes if lanes is not None else lane_metrics(net, view, ctx)
-        self.unit_all = unit_cost_matrix(net, ctx)  # [N, O, K]
         self.partial_mask = line_ok.any(axis=1)  # nodes that hold at least one line
         self.partial_nodes = np.flatnonzero(self.partial_mask)
+        # [N, O, K], the rows of the nodes that hold a line (0 elsewhere: every reader masks
+        # by line_ok or partial_mask); a pool is a few dozen of a network's hundreds
+        self.unit_all = unit_cost_matrix(net, ctx, self.partial_nodes if len(self.partial_nodes) < net.n_nodes else None)
         # The compiled enumeration (router.splits.kernel) applies every subset's own bounds,
         # so the size-level bounds below are not needed; with stock prices the numpy path
         # also offers the priced line assignment of each subset.
