@@ -48,7 +48,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from protocol import BENCH_SCENARIOS, NO_CLEAR_WINNER, interval, machine_facts, parse_seeds  # noqa: E402
+from protocol import BENCH_SCENARIOS, NO_CLEAR_WINNER, interval, machine_facts, parse_seeds, winner  # noqa: E402
 
 from router.simulation.frontier import (  # noqa: E402
     frontier_jobs,
@@ -106,12 +106,7 @@ def summary(values: list[float], lower_is_better: bool) -> dict:
         return {"mean": vals[0] if vals else None, "ci95": [None, None], "n": len(vals), "per_seed": values, "winner": NO_CLEAR_WINNER}
     iv = interval(vals, digits=6)
     m, (lo, hi) = iv["mean"], iv["ci95"]
-    if hi < 0:
-        win = "optimizer" if lower_is_better else "baseline"
-    elif lo > 0:
-        win = "baseline" if lower_is_better else "optimizer"
-    else:
-        win = NO_CLEAR_WINNER
+    win = winner(iv, "optimizer", "baseline", lower_is_better=lower_is_better)
     return {"mean": round(m, 3), "ci95": [round(lo, 3), round(hi, 3)], "n": len(vals), "per_seed": [round(v, 3) for v in values], "winner": win}
 
 

@@ -184,10 +184,15 @@ class StrategyParams(BaseModel):
             self.cost_weight,
             self.eta_hour_usd,
             self.late_hour_usd * tier_multiplier,
-            self.late_risk_usd * tier_multiplier if late_risk_usd is None else late_risk_usd,
+            self.late_risk_weight(tier_multiplier, late_risk_usd),
             self.load_usd,
             self.split_penalty_usd,
         )
+
+    def late_risk_weight(self, tier_multiplier: float, price_usd: float | None = None) -> float:
+        """USD for a certain miss: the controller's ``price_usd`` for the order's target segment
+        (a view's ``late_risk_usd``) when there is one, else ``late_risk_usd`` x the tier multiplier."""
+        return self.late_risk_usd * tier_multiplier if price_usd is None else price_usd
 
     def params_hash(self) -> str:
         """Short, stable hash of every value: the decision record's ``params_hash``."""

@@ -125,12 +125,11 @@ def late_risk_term(cs: CandidateSet, view: StateView, ctx: OrderContext, p: Stra
     """Soft: probability that some leg misses the promise, weighted up by the tier."""
     # one leg: 1 - (1 - r) as the multi-leg formula computes it (not r itself: not bit-equal)
     values = 1.0 - (1.0 - cs.leg_risk[:, 0] if cs.leg_risk.shape[1] == 1 else np.prod(1.0 - cs.leg_risk, axis=1))
+    # the service-level controller's price for the order's target segment (router.targets), if any
+    w = p.late_risk_weight(ctx.tier_multiplier, view.late_risk_usd)
     if view.late_risk_usd is None:
-        w = p.late_risk_usd * ctx.tier_multiplier
         weight_text = f"tier {ctx.tier} x{ctx.tier_multiplier:g}"
     else:
-        # the service-level controller's price for the order's target segment (router.targets)
-        w = view.late_risk_usd
         weight_text = f"priced by the tier {ctx.tier} on-time target: ${w:.2f} for a certain miss"
     return Term(
         "late_risk",

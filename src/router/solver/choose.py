@@ -174,7 +174,7 @@ def scored_candidates(
         )
     cs.solver = info
     if len(cs) == 0:
-        cs, scores = _split_solver(net, view, ctx, params, skus, excluded, cs, scores, seed, lanes, pool)
+        cs, scores = _split_solver(net, view, ctx, params, skus, excluded, cs, scores, seed, lanes, pool, usable)
     cs.risk_model = lanes.risk_info()
     return cs, scores
 
@@ -226,7 +226,7 @@ def _with_splits(net, view, ctx, params, usable, line_ok, lanes, excluded, cs, s
     return cs, scores, info
 
 
-def _split_solver(net, view, ctx, params, skus, excluded, cs, scores, seed, lanes, pool):
+def _split_solver(net, view, ctx, params, skus, excluded, cs, scores, seed, lanes, pool, usable):
     """Quantity splits when no enumerated plan covers the order (stage "split_solver").
 
     Over the order's pool and the nearest nodes holding units it lacks
@@ -246,7 +246,7 @@ def _split_solver(net, view, ctx, params, skus, excluded, cs, scores, seed, lane
         elif node_open.any():
             from router.solver.split import SplitSolveError, greedy_split, solve_split
 
-            nodes = solver_pool(net, view, ctx, params, usable_options(net, view, ctx), pool)
+            nodes = solver_pool(net, view, ctx, params, usable, pool)
             if bool(np.isnan(lanes.eta.reshape(net.n_nodes, -1)[nodes]).any()):
                 lanes = lane_metrics(net, view, ctx, None, nodes=nodes | pool)  # nodes added beyond the pool
             problem, arc_node, arc_opt = build_split_problem(net, view, ctx, params, nodes)

@@ -755,7 +755,7 @@ def _score_terms(
         "cost": params.cost_weight * cost,
         "eta": params.eta_hour_usd * eta,
         "lateness": params.late_hour_usd * tier * max(eta - float(ctx.promise_hours), 0.0),
-        "late_risk": (params.late_risk_usd * tier if view.late_risk_usd is None else view.late_risk_usd) * (1.0 - stay),
+        "late_risk": params.late_risk_weight(tier, view.late_risk_usd) * (1.0 - stay),
         "load": params.load_usd * load,
         "split": params.split_penalty_usd * (len(legs) - 1),
         "stock_value": params.stock_value_weight * stock_value,
