@@ -9,6 +9,7 @@ its path in the file, e.g. ``lanes[3].node: unknown node 'WH-Z'``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Literal
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from router.domain import Carrier, Lane, Node, Sku, Tier
 from router.errors import ScenarioError, pydantic_field_error
-from router.params import BoundaryParams, StrategyParams
+from router.params import BoundaryParams, ServiceTargets, StrategyParams
 
 __all__ = [
     "DemandSpec",
@@ -308,11 +309,16 @@ def _check_references(spec: ScenarioFile) -> None:
         if e not in nodes:
             raise ScenarioError(f"params.excluded_nodes[{i}]", f"unknown node {e!r}")
     if spec.params.targets is not None:
-        for i, tg in enumerate(spec.params.targets.targets):
-            if tg.tier not in tiers:
-                raise ScenarioError(f"params.targets.targets[{i}].tier", f"unknown tier {tg.tier!r} (tiers: {sorted(tiers)})")
-            if tg.region is not None and tg.region not in regions:
-                raise ScenarioError(f"params.targets.targets[{i}].region", f"unknown region {tg.region!r}")
+        check_targets(spec.params.targets, tiers, regions)
+
+
+def check_targets(targets: ServiceTargets, tiers: Collection[str], regions: Collection[str]) -> None:
+    """Every target names a tier and (if any) a region of the scenario; ScenarioError naming the field."""
+    for i, tg in enumerate(targets.targets):
+        if tg.tier not in tiers:
+            raise ScenarioError(f"params.targets.targets[{i}].tier", f"unknown tier {tg.tier!r} (tiers: {sorted(tiers)})")
+        if tg.region is not None and tg.region not in regions:
+            raise ScenarioError(f"params.targets.targets[{i}].region", f"unknown region {tg.region!r}")
 
 
 def parse_scenario(data: object, *, source: str | None = None) -> Scenario:

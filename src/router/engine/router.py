@@ -48,7 +48,6 @@ from router.errors import (
     ReplayError,
     ReservationConflict,
     RouterError,
-    ScenarioError,
     UnknownStrategyError,
     pydantic_field_error,
 )
@@ -58,7 +57,7 @@ from router.network import Network, build_network
 from router.params import RouterOptions, StrategyParams
 from router.risk.champion import load_champion, load_version
 from router.risk.lane import LaneRiskModel, UnavailableRisk, explain_plans
-from router.scenario import Scenario, load_scenario
+from router.scenario import Scenario, check_targets, load_scenario
 from router.solver.validate import Violation, check_plan, validate_plan
 from router.state import LiveState, StateView
 from router.strategies import StrategySet, default_strategies
@@ -241,13 +240,7 @@ class Router:
         """
         targets = self.params.targets
         assert targets is not None
-        for i, t in enumerate(targets.targets):
-            if t.tier not in self.scenario.tiers:
-                raise ScenarioError(
-                    f"params.targets.targets[{i}].tier", f"unknown tier {t.tier!r} (tiers: {sorted(self.scenario.tiers)})"
-                )
-            if t.region is not None and t.region not in self.scenario.region_index:
-                raise ScenarioError(f"params.targets.targets[{i}].region", f"unknown region {t.region!r}")
+        check_targets(targets, self.scenario.tiers, self.scenario.region_index)  # params given apart from the scenario
         start = {
             t.key: self.params.late_risk_usd * self.scenario.tiers[t.tier].lateness_multiplier for t in targets.targets
         }
@@ -572,7 +565,7 @@ class Router:
         return Decision.from_record(record, (time.perf_counter() - t0) * 1000.0), alloc
 
     def _note_target(
-        self, record: dict, seg: int, at_hours: float, out: Ranked, order_id: str, explain: bool, out_ctx_promise: float
+        self, record: dict, seg: int, at_hours: float, out: Ranked, order_id: str, explain: bool, promise_hours: float
     ) -> None:
         """Queue the controller's update for this decision; a full record gets the segment's status and sentence."""
         assert self.targets is not None
@@ -585,7 +578,7 @@ class Router:
                 min(max(risk, 0.0), 1.0),
                 min(max(float(late.min()), 0.0), 1.0),
                 order_id,
-                at_hours + float(out_ctx_promise),
+                at_hours + float(promise_hours),
             )
         )
         if explain:
