@@ -48,7 +48,7 @@ __all__ = [
 #: Per-node exclusion reasons are written for the nearest this many nodes (and every node of
 #: the pool); farther nodes are counted in one summary reason. A network of hundreds of
 #: stores would otherwise write hundreds of sentences per decision that nobody reads.
-DETAIL_NEAREST = 24
+DETAIL_NEAREST = 12
 
 
 def node_exclusions(

@@ -206,6 +206,67 @@ def view_hash(
     return h.hexdigest()
 
 
+#: How a fresh view is stored and hashed (``StateView.encoding``). 1: every node x option
+#: grid as a dense list, the hash a blake2b of the dense arrays (records before 2026-12-02).
+#: 2: a grid is stored as its cells that differ from the field's default (congestion 1.0,
+#: lane capacity left unlimited) when they are fewer than half, and the hash covers
+#: exactly what is stored. On a network of hundreds of stores a dense view was ~10,000
+#: numbers per decision, and writing and hashing them was the largest cost that grew
+#: with the node count; most of those cells are the default.
+VIEW_ENCODING = 2
+
+_INF_AS = -1.0  # JSON has no infinity: -1 stands for "unlimited" / "none scheduled"
+
+
+def _compact_grid(arr: np.ndarray, default: float) -> tuple[np.ndarray | None, np.ndarray]:
+    """(flat indices, values) of the cells unlike ``default``; indices None: dense (values are every cell).
+
+    Empty values with indices: every cell is the default. The choice depends only on the
+    array, so a view read back from its record compacts to the same arrays (and hash).
+    """
+    flat = np.ascontiguousarray(arr, dtype=np.float64).ravel()
+    idx = np.flatnonzero(flat != default)
+    if 2 * len(idx) >= len(flat) and len(flat):
+        return None, flat
+    return idx.astype(np.int64), flat[idx]
+
+
+def view_hash_v2(view: StateView, congestion: tuple, lane_left: tuple) -> str:
+    """sha256 (first 128 bits) of what an encoding-2 view stores: the per-node arrays and the compact grids.
+
+    sha256 rather than blake2b: with the CPU's SHA instructions it hashes about twice
+    as fast here, and the version of the encoding says which digest a record carries.
+    """
+    h = hashlib.sha256(b"view/2")
+    for arr, dtype in (
+        (view.avail, np.int64),
+        (view.queue_orders, np.float64),
+        (view.throughput_per_hour, np.float64),
+        (view.closed, np.bool_),
+        (view.weather_node, np.float64),
+    ):
+        a = np.ascontiguousarray(arr, dtype=dtype)
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    h.update(str(view.congestion.shape).encode())
+    for name, (idx, val) in (("congestion", congestion), ("lane_left", lane_left)):
+        h.update(name.encode() + (b"dense" if idx is None else idx.tobytes() + b"|"))
+        h.update(val.tobytes())
+    h.update("\x1f".join(view.closed_reason).encode())
+    late = None if view.late_risk_usd is None else np.array([view.late_risk_usd], dtype=np.float64)
+    for name, extra in (
+        ("stock_price", view.stock_price),
+        ("shipped_today", view.shipped_today),
+        ("closure_ahead_h", view.closure_ahead_h),
+        ("late_risk_usd", late),
+    ):
+        if extra is not None:
+            a = np.ascontiguousarray(extra, dtype=np.float64)
+            h.update(name.encode() + str(a.shape).encode())
+            h.update(a.tobytes())
+    return h.hexdigest()[:32]
+
+
 @dataclass(frozen=True, eq=False)
 class StateView:
     """The slice of live state one routing decision reads (stored for replay).
@@ -238,6 +299,8 @@ class StateView:
     # The hash a stored record carried (from_json); None for a fresh view, whose
     # hash is computed on first use (see state_hash).
     stored_hash: str | None = None
+    # How this view is stored and hashed (VIEW_ENCODING; 1 for records written before it)
+    encoding: int = VIEW_ENCODING
 
     @cached_property
     def state_hash(self) -> str:
@@ -248,10 +311,18 @@ class StateView:
         it, and hashing costs about 15 us of a 0.3 ms decision. A view is a
         private copy, so hashing later gives the same digest.
         """
-        return self.stored_hash if self.stored_hash is not None else self.recompute_hash()
+        if self.stored_hash is not None:
+            return self.stored_hash
+        return view_hash_v2(self, *self._grids) if self.encoding >= 2 else self.recompute_hash()
 
     def recompute_hash(self) -> str:
-        """:func:`view_hash` of this view's contents (equals ``state_hash`` unless they were altered)."""
+        """The hash of this view's contents (equals ``state_hash`` unless they were altered).
+
+        :func:`view_hash_v2` for an encoding-2 view, :func:`view_hash` for one read from an
+        older record.
+        """
+        if self.encoding >= 2:
+            return view_hash_v2(self, *self._compact_grids())
         return view_hash(
             self.avail,
             self.queue_orders,
@@ -267,6 +338,14 @@ class StateView:
             self.late_risk_usd,
         )
 
+    def _compact_grids(self) -> tuple[tuple, tuple]:
+        return _compact_grid(self.congestion, 1.0), _compact_grid(self.lane_left, np.inf)
+
+    @cached_property
+    def _grids(self) -> tuple[tuple, tuple]:
+        # computed once per fresh view, shared by its hash and its JSON
+        return self._compact_grids()
+
     def to_json(self) -> dict:
         # Node x SKU and node x option grids are stored as flat lists, row-major (the
         # reader reshapes them by the node count): a list of floats is one object for the
@@ -281,15 +360,24 @@ class StateView:
             "closed_reason": list(self.closed_reason),
             # The common cases are stored as null: no congestion anywhere (all 1.0), no
             # daily lane limit anywhere (all infinite); this halves a calm record's inputs.
-            "congestion": None if bool((self.congestion == 1.0).all()) else self.congestion.ravel().tolist(),
-            # JSON has no infinity: -1 stands for "no daily limit"
-            "lane_left": None
-            if bool(np.isinf(self.lane_left).all())
-            else np.where(np.isinf(self.lane_left), -1.0, self.lane_left).ravel().tolist(),
+            "congestion": None,
+            "lane_left": None,
             "weather_node": self.weather_node.tolist(),
             "version": self.version,
             "state_hash": self.state_hash,
         }
+        if self.encoding >= 2:
+            congestion, lane_left = self._grids
+            out["encoding"] = self.encoding
+            out["congestion"] = _grid_json(*congestion, infinite=False)
+            out["lane_left"] = _grid_json(*lane_left, infinite=True)
+        else:  # a view read from an older record writes back as it was read
+            out["congestion"] = None if bool((self.congestion == 1.0).all()) else self.congestion.ravel().tolist()
+            out["lane_left"] = (
+                None
+                if bool(np.isinf(self.lane_left).all())
+                else np.where(np.isinf(self.lane_left), _INF_AS, self.lane_left).ravel().tolist()
+            )
         if self.stock_price is not None:  # absent when unpriced: older records read the same
             out["stock_price"] = self.stock_price.ravel().tolist()
         if self.shipped_today is not None:
@@ -314,6 +402,7 @@ class StateView:
             weather_node=np.asarray(data["weather_node"], dtype=float),
             version=int(data["version"]),
             stored_hash=str(data["state_hash"]),
+            encoding=int(data.get("encoding", 1)),
             stock_price=None
             if data.get("stock_price") is None
             else np.asarray(data["stock_price"], dtype=float).reshape(len(data["queue_orders"]), -1),
@@ -327,10 +416,28 @@ class StateView:
         )
 
 
+def _grid_json(idx: np.ndarray | None, val: np.ndarray, *, infinite: bool) -> list | dict | None:
+    """The JSON form of a compact grid: null (all default), ``{"idx", "val"}`` or a dense flat list."""
+    if idx is None:
+        return (np.where(np.isinf(val), _INF_AS, val) if infinite else val).tolist()
+    if len(idx) == 0:
+        return None
+    # the cells unlike the default; a lane's capacity left is finite there (the default is unlimited)
+    return {"idx": idx.tolist(), "val": val.tolist()}
+
+
 def _grid(value, n_nodes: int, data: dict, fill: float, *, negative_is_inf: bool = False) -> np.ndarray:
-    """A node x option array from its JSON form (flat, or nested in older records); null: 'fill everywhere'."""
+    """A node x option array from its JSON form; null: 'fill everywhere'.
+
+    Forms: a flat list (row-major), a nested list (older records), or ``{"idx", "val"}``:
+    the cells unlike ``fill`` by flat index (encoding 2).
+    """
     if value is None:
         return np.full((n_nodes, int(data.get("n_options", 0)) or 1), fill, dtype=float)
+    if isinstance(value, dict):
+        out = np.full(n_nodes * (int(data.get("n_options", 0)) or 1), fill, dtype=float)
+        out[np.asarray(value["idx"], dtype=np.int64)] = np.asarray(value["val"], dtype=float)
+        return out.reshape(n_nodes, -1)
     arr = np.asarray(value, dtype=float).reshape(n_nodes, -1)
     return np.where(arr < 0, np.inf, arr) if negative_is_inf else arr
 

@@ -179,12 +179,19 @@ class SplitBounds:
         if self._grid is None:
             net, usable, line_ok, unit_all = self.net, self.usable, self.line_ok, self.unit_all
             g_n = len(net.services)
-            est_order = net.per_shipment_usd + unit_all.sum(axis=2)  # [N, O]
-            in_g = usable[None, :, :] & net.service_option_mask[:, None, :]
-            est = np.where(in_g, est_order[None, :, :], np.inf)  # [G, N, O]
-            bo = np.argmin(est, axis=2)  # [G, N]
+            # Only the nodes holding a line can be in a level's pool: compute over those rows
+            # (a few dozen of a store network's hundreds) and leave the rest at option 0, not ok.
+            part = self.partial_nodes
+            est_order = net.per_shipment_usd[part] + unit_all[part].sum(axis=2)  # [P, O]
+            in_g = usable[part][None, :, :] & net.service_option_mask[:, None, :]
+            est = np.where(in_g, est_order[None, :, :], np.inf)  # [G, P, O]
+            bo_p = np.argmin(est, axis=2)  # [G, P]
+            ok_p = np.isfinite(np.take_along_axis(est, bo_p[:, :, None], axis=2)[:, :, 0])
+            bo = np.zeros((g_n, net.n_nodes), dtype=bo_p.dtype)
+            ok = np.zeros((g_n, net.n_nodes), dtype=bool)
+            bo[:, part] = bo_p
+            ok[:, part] = ok_p
             rows = np.arange(net.n_nodes)[None, :]
-            ok = np.isfinite(est[np.arange(g_n)[:, None], rows, bo]) & self.partial_mask[None, :]
             # the compiled enumeration reads unit_all itself; the numpy paths need uc
             uc = None if self.compiled else np.where(line_ok[None, :, :], unit_all[rows, bo], np.inf)  # [G, N, K]
             self._grid = (bo, ok, uc)
@@ -205,16 +212,21 @@ class SplitBounds:
         12-node network), and nearly all of those triples would lose anyway.
         """
         net, ctx = self.net, self.ctx
-        bo, ok, uc = self._group_nodes()
+        bo, ok, _ = self._group_nodes()
         if (ok.sum(axis=1) < 3).all():
             return True
+        # Over the nodes some level may use (ascending, so ties still break by node index):
+        # the [G, m, j] grid below is quadratic in the node count.
+        cols = np.flatnonzero(ok.any(axis=0))
+        bo, ok = bo[:, cols], ok[:, cols]
+        uc = np.where(self.line_ok[cols][None, :, :], self.unit_all[cols[None, :], bo], np.inf)  # [G, C, K]
         cw, ew, lw, rw, loadw, sp = self.weights
-        flat = np.arange(net.n_nodes)[None, :] * net.n_options + bo  # [G, N]
+        flat = cols[None, :] * net.n_options + bo  # [G, C]
         eta = self.lanes.eta[flat]
         g = ew * eta + lw * np.maximum(eta - ctx.promise_hours, 0.0) + rw * self.lanes.risk[flat]
         g = np.where(ok, g, np.inf)
         ps = np.where(ok, net.per_shipment_usd.ravel()[flat], np.inf)
-        a = cw * ps + loadw * self._load_ratio2()[None, :]  # additive per-node score part
+        a = cw * ps + loadw * self._load_ratio2()[cols][None, :]  # additive per-node score part
         lmin = np.where(ok[:, :, None], uc, np.inf).min(axis=1).sum(axis=1)  # [G]
         n = g.shape[1]
         # j ranks before m: smaller g, ties broken by index (each triple counted with its max node)
