@@ -3,19 +3,22 @@ floor under the split MIP, the MIP's time limit counting its build, and compact 
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
 import pytest
+import yaml
 from conftest import SCENARIOS, T0, FixedClock, make_order
 
 from router.demand import generate_orders
 from router.engine import Router
 from router.engine.router import decision_inputs
+from router.legs import nominal_cost_order
 from router.rules import node_exclusions, open_nodes, solver_pool, usable_options
-from router.scenario import load_scenario
+from router.scenario import load_scenario, parse_scenario
 from router.solver.split import SplitProblem, arc_cost, greedy_split
-from router.state import StateView
+from router.state import CongestionUpdate, StateView, view_hash
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +54,12 @@ def test_the_pool_holds_a_whole_order_node_and_covers_every_line_when_the_allowe
         stock = np.maximum(view.avail - params.safety_stock_units, 0)
         coverable = np.where(allowed[:, None], stock, 0).sum(axis=0) >= ctx.qty
         assert (np.where(pool[:, None], stock, 0).sum(axis=0) >= ctx.qty)[coverable].all()
-        assert pool.sum() <= max(2 * cap, cap + len(ctx.qty)) or not whole.any()
+        # the cap nearest holding a line, nearest and cheapest holding every line, cover
+        assert pool.sum() <= max(3 * cap, 2 * cap + len(ctx.qty)) or not whole.any()
+        if allowed.sum() > cap:
+            # the cap cheapest for a nominal parcel that hold every line are in the pool
+            cheap = nominal_cost_order(r.network, ctx.dist_miles)
+            assert pool[cheap[whole[cheap]][:cap]].all()
         checked += 1
     assert checked == 400
     if cap < 12:
@@ -194,3 +202,49 @@ def test_views_are_stored_flat_and_older_nested_views_still_read(stores):
                   lane_left=np.where(np.isinf(v.lane_left), -1.0, v.lane_left).tolist())  # fmt: skip
     old = StateView.from_json(nested)
     assert old.recompute_hash() == v.state_hash
+
+
+def test_views_store_grids_as_their_non_default_cells_and_hash_what_they_store(stores):
+    r = Router(stores, ledger=None, risk_model=None)
+    r.state.apply(CongestionUpdate(carrier="ups", service="ground", factor=1.5))
+    v = r.state.view(np.array([0, 3]), 2.0)
+    data = v.to_json()
+    assert data["encoding"] == 2
+    cong, lanes = data["congestion"], data["lane_left"]
+    # the cells unlike 1.0 (congestion) and unlike "no daily limit" (lane capacity left), by flat index
+    assert cong["idx"] == np.flatnonzero(v.congestion.ravel() != 1.0).tolist()
+    assert cong["val"] == v.congestion.ravel()[cong["idx"]].tolist() and 1.5 in cong["val"]
+    assert lanes["idx"] == np.flatnonzero(np.isfinite(v.lane_left.ravel())).tolist()
+    assert len(lanes["idx"]) < v.lane_left.size / 2
+    back = StateView.from_json(json.loads(json.dumps(data)))
+    np.testing.assert_array_equal(back.congestion, v.congestion)
+    np.testing.assert_array_equal(back.lane_left, v.lane_left)
+    assert back.recompute_hash() == v.state_hash
+    # any stored number changed is caught by the hash
+    tampered = json.loads(json.dumps(data))
+    tampered["lane_left"]["val"][0] -= 1.0
+    assert StateView.from_json(tampered).recompute_hash() != v.state_hash
+    # a record written before encoding 2 (dense lists, no "encoding") verifies by the old hash
+    dense = dict(data, congestion=v.congestion.ravel().tolist(),
+                 lane_left=np.where(np.isinf(v.lane_left), -1.0, v.lane_left).ravel().tolist())  # fmt: skip
+    del dense["encoding"]
+    old_hash = view_hash(v.avail, v.queue_orders, v.throughput_per_hour, v.closed, v.closed_reason, v.congestion,
+                         v.lane_left, v.weather_node, None, v.shipped_today, v.closure_ahead_h)  # fmt: skip
+    dense["state_hash"] = old_hash
+    old = StateView.from_json(dense)
+    assert old.encoding == 1 and old.recompute_hash() == old_hash
+    assert old.to_json()["congestion"] == dense["congestion"]  # written back as it was read
+
+
+def test_nominal_cost_order_ranks_a_farther_node_first_when_it_ships_a_parcel_for_less():
+    raw = yaml.safe_load((SCENARIOS / "tiny" / "two_warehouses_one_carrier.yaml").read_text())
+    raw["nodes"][0]["handling_per_unit_usd"] = 3.0  # WH-A, nearest to north, picks at $3 a unit
+    sc = parse_scenario(raw, source="test")
+    r = Router(sc, ledger=None, clock=FixedClock(T0), risk_model=None)
+    north = r.network.distances_miles(41.0, -90.0)
+    # a parcel: $5 per shipment + $1 per unit + handling ($3 at WH-A, $0 at WH-B)
+    assert nominal_cost_order(r.network, north).tolist() == [1, 0]
+    assert np.argsort(north).tolist() == [0, 1]  # WH-A is the nearer
+    raw["nodes"][0]["handling_per_unit_usd"] = 0.0
+    plain = Router(parse_scenario(raw, source="test"), ledger=None, clock=FixedClock(T0), risk_model=None)
+    assert nominal_cost_order(plain.network, north).tolist() == [0, 1]  # a tie keeps index order

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 
 from router.domain import Destination, Order
-from router.legs import destination_lanes
+from router.legs import destination_lanes, nominal_cost_order
 from router.network import Network
 from router.scenario import Scenario
 
@@ -49,6 +49,9 @@ class OrderContext:
     # node indices nearest first (a stable argsort of dist_miles), cached per destination
     # on networks larger than a candidate pool; None: the rules sort when they need it
     node_order: np.ndarray | None = None
+    # node indices cheapest first for a nominal parcel (legs.nominal_cost_order), cached
+    # with node_order; None: the rules compute it when they need it
+    node_cost_order: np.ndarray | None = None
 
 
 #: Networks with more nodes than this keep each destination's nearest-first node order.
@@ -87,7 +90,8 @@ class ContextBuilder:
             s: np.array([x == s for x in network.option_service]) for s in set(network.option_service)
         }
         self._dest_cache: dict[
-            tuple[float | None, float | None, str | None], tuple[np.ndarray, int, tuple, np.ndarray | None]
+            tuple[float | None, float | None, str | None],
+            tuple[np.ndarray, int, tuple, np.ndarray | None, np.ndarray | None],
         ] = {}
 
     def resolve(self, dest: Destination) -> tuple[float, float, int]:
@@ -103,7 +107,7 @@ class ContextBuilder:
         region = self.scenario.region_index[dest.region]  # type: ignore[index]
         return float(net.region_lat[region]), float(net.region_lon[region]), int(region)
 
-    def _destination(self, dest: Destination) -> tuple[np.ndarray, int, tuple, np.ndarray | None]:
+    def _destination(self, dest: Destination) -> tuple[np.ndarray, int, tuple, np.ndarray | None, np.ndarray | None]:
         key = (dest.lat, dest.lon, dest.region)
         hit = self._dest_cache.get(key)
         if hit is None:
@@ -117,11 +121,13 @@ class ContextBuilder:
                 arr.setflags(write=False)
             # The nearest-first order of the nodes, for candidate pools on large networks:
             # sorted once per destination rather than once per order.
-            order = None
+            order = cheap = None
             if self.network.n_nodes > NODE_ORDER_FROM:
                 order = np.argsort(miles, kind="stable")
                 order.setflags(write=False)
-            hit = self._dest_cache[key] = (miles, region, lanes, order)
+                cheap = nominal_cost_order(self.network, miles, lanes[1])
+                cheap.setflags(write=False)
+            hit = self._dest_cache[key] = (miles, region, lanes, order, cheap)
         return hit
 
     def build(self, order: Order, now: datetime, weather_at_region: Callable[[int], float]) -> OrderContext:
@@ -130,7 +136,7 @@ class ContextBuilder:
         index = scenario.sku_index
         sku_idx = np.fromiter((index[ln.sku] for ln in order.lines), dtype=np.int64)
         qty = np.fromiter((ln.qty for ln in order.lines), dtype=np.int64)
-        miles, region, lanes, node_order = self._destination(order.destination)
+        miles, region, lanes, node_order, cost_order = self._destination(order.destination)
         tier = scenario.tiers[order.customer.tier]
         hour = now.astimezone(timezone.utc)
         return OrderContext(
@@ -150,6 +156,7 @@ class ContextBuilder:
             weekday=hour.weekday(),
             dest_lanes=lanes,
             node_order=node_order,
+            node_cost_order=cost_order,
         )
 
 

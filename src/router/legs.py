@@ -147,6 +147,31 @@ def destination_lanes(net: Network, miles: np.ndarray) -> tuple[np.ndarray, np.n
     return transit_days, per_unit
 
 
+def nominal_cost_order(net: Network, miles: np.ndarray, per_unit: np.ndarray | None = None) -> np.ndarray:
+    """Node indices cheapest first for a nominal parcel to one destination (ties by index).
+
+    The parcel is one unit of the network's median SKU weight and volume, sent by the
+    node's cheapest lane: per-shipment charges, the lane's per-unit rate at this
+    distance, per-lb charge and node handling. Stores pick at higher cost than
+    distribution centres, so the nearest nodes are not always the cheapest; candidate
+    pools take the cheapest few that hold the whole order beside the nearest
+    (:func:`router.rules.node_exclusions`). Depends on the destination only, so a
+    router caches it per destination.
+    """
+    if per_unit is None:
+        per_unit = destination_lanes(net, miles)[1]
+    weight = float(np.median(net.sku_weight_lb))
+    volume = float(np.median(net.sku_volume_cuft))
+    parcel = (
+        net.per_shipment_usd
+        + per_unit
+        + net.handling_unit_usd[:, None]
+        + (net.handling_carton_usd / net.carton_volume_cuft)[:, None] * volume
+        + net.per_lb_usd[None, :] * weight
+    )
+    return np.argsort(np.where(net.lane_ok, parcel, np.inf).min(axis=1), kind="stable")
+
+
 def lane_metrics(
     net: Network, view: StateView, ctx: OrderContext, risk: LaneRisk | None = None, nodes: np.ndarray | None = None
 ) -> LaneMetrics:

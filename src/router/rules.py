@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from router.legs import nominal_cost_order
 from router.network import Network
 from router.params import StrategyParams
 from router.state import StateView
@@ -69,6 +70,8 @@ def node_exclusions(
     * the ``max_candidate_nodes`` nearest;
     * the ``max_candidate_nodes`` nearest that hold every line, so a node that can ship
       the whole order alone is always in the pool when one exists;
+    * the ``max_candidate_nodes`` that hold every line and are cheapest for a nominal
+      parcel to the destination (:func:`router.legs.nominal_cost_order`);
     * when the pool's stock still falls short of some line that all the allowed nodes
       together hold, the nearest further nodes holding that line until it is covered.
 
@@ -107,6 +110,12 @@ def node_exclusions(
         pool[ranked[:cap]] = True
         whole = ranked[all_line[ranked]]
         pool[whole[:cap]] = True
+        # ... and as many of the cheapest for a nominal parcel that hold every line: a
+        # distribution centre farther away often ships for less than a nearby store
+        cheap = ctx.node_cost_order
+        if cheap is None:
+            cheap = nominal_cost_order(net, ctx.dist_miles, None if ctx.dest_lanes is None else ctx.dest_lanes[1])
+        pool[cheap[(ok & all_line)[cheap]][:cap]] = True
         _cover(pool, ranked, view, ctx, params)
         beyond = ranked[~pool[ranked]]
         if listed is not None:
