@@ -221,6 +221,11 @@ class RouterOptions(BaseModel):
     dest_cache_size: int = Field(
         default=4096, ge=1, description="destinations whose node distances and lane geometry are kept"
     )
+    warm_up: bool = Field(
+        default=True,
+        description="solve one tiny split MIP when the router is built (once per process), so loading "
+        "OR-Tools and HiGHS (about 0.5 s, 25 MB) does not land on the first order that needs the MIP",
+    )
     # A wrong plan is a bug in the router, not a cause to fall back, so this mode breaks
     # the "route() never raises on a valid order" promise on purpose: tests, development
     # and canaries. Off, routing never touches the validator.

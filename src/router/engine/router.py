@@ -210,6 +210,11 @@ class Router:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._skus = self.network.sku_ids
         self.contexts = ContextBuilder(scenario, self.network, cache_size=self.options.dest_cache_size)
+        if self.options.warm_up:
+            # the split MIP's one-time load (OR-Tools, HiGHS) now, not on some order hours in
+            from router.solver.split import warm_up
+
+            warm_up()
         self.risk: LaneRisk | None = self._risk_model(risk_model)
         # called with (view, context, ranked) after every decision on live state: how a
         # simulation collects the exact inputs each decision read (delay-risk training rows)
