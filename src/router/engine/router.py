@@ -139,6 +139,12 @@ def decision_inputs(record: dict) -> DecisionInputs:
     )
 
 
+def _named(decision: Decision, decision_id: str) -> Decision:
+    """The decision under the caller's id (its record too)."""
+    decision.record["decision_id"] = decision_id
+    return Decision.from_record(decision.record, decision.latency_ms)
+
+
 # An allocation: (node indices, sku indices, units, lanes [(node, option)]), plain lists.
 _Alloc = tuple[list[int], list[int], list[int], list[tuple[int, int]]]
 _NOTHING: _Alloc = ([], [], [], [])
@@ -444,12 +450,18 @@ class Router:
             risk=self.risk if isinstance(risk, str) else risk,
         )
 
-    def route(self, order: Order | dict, *, strategy: str | None = None, explain: bool = True) -> Decision:
+    def route(
+        self, order: Order | dict, *, strategy: str | None = None, explain: bool = True, decision_id: str | None = None
+    ) -> Decision:
         """Choose, reserve and record a plan for one order.
 
         ``explain=False`` skips the rationale and the full record (plan and status
         only) when no ledger is configured: for simulations that only need the plan.
         With a ledger every decision is fully recorded regardless.
+
+        ``decision_id`` names the decision (default: a random id). The ledger records an
+        id once, so a caller that derives it from its request (the HTTP service does, from
+        an ``Idempotency-Key``) can never record one request twice.
 
         Raises
         ------
@@ -471,11 +483,13 @@ class Router:
             if self.ledger is None:
                 decision = self._decide_and_reserve(order, strategy, t0, explain)[0]
                 self._apply_target_obs()
-                return decision
+                return decision if decision_id is None else _named(decision, decision_id)
             retries = 0
             while True:
                 self._target_obs = []
                 decision, alloc = self._decide_and_reserve(order, strategy, t0, explain, retries)
+                if decision_id is not None:
+                    decision = _named(decision, decision_id)
                 try:
                     self.ledger.append_decision(decision.record, self._allocations(alloc), pool=self.stock_pool)
                     self.recorded += 1
@@ -485,7 +499,7 @@ class Router:
                     self._after_conflict(alloc, exc)
                     retries += 1
                     if retries > self.options.reserve_retries:
-                        return self._record_failure(order, strategy, "reserve", exc, t0, retries)
+                        return self._record_failure(order, strategy, "reserve", exc, t0, retries, decision_id)
                 except Exception as exc:
                     self.failed_writes += 1
                     self.state.release(*alloc)
@@ -498,9 +512,18 @@ class Router:
         self._load_levels(exc.levels)
 
     def _record_failure(
-        self, order: Order, strategy: str, stage: str, exc: BaseException, t0: float, retries: int = 0
+        self,
+        order: Order,
+        strategy: str,
+        stage: str,
+        exc: BaseException,
+        t0: float,
+        retries: int = 0,
+        decision_id: str | None = None,
     ) -> Decision:
         record = self.records.failed(order, self.clock(), strategy, stage, exc, t0)
+        if decision_id is not None:
+            record["decision_id"] = decision_id
         record["state"] = {"reserve_retries": retries}
         if self.ledger is not None:
             try:
@@ -741,6 +764,33 @@ class Router:
         """The stored rationale of a decision (sentence, factors, runners-up, exclusions)."""
         rec = self._require_ledger().get_decision(decision_id)
         return {"decision_id": decision_id, "order_id": rec["order_id"], "status": rec["status"], **rec["rationale"]}
+
+    def override(
+        self,
+        decision_id: str,
+        *,
+        actor: str,
+        reason: str,
+        plan: dict | None = None,
+        candidate_rank: int | None = None,
+    ) -> dict:
+        """Replace a decision's plan by a person's choice and move its reservation.
+
+        Give exactly one of ``plan`` (``{"legs": [{node_id, carrier_id, service, lines:
+        [{sku, qty}]}]}``) and ``candidate_rank`` (a rank among the candidates the
+        decision scored; 1 is the runner-up). See :func:`router.engine.override.override`:
+        the plan is checked against current stock, the reservation moves atomically, and
+        a new ledger entry points at the decision with actor, reason and the score delta
+        of the human choice against the engine's. Returns that entry's body.
+
+        Raises
+        ------
+        UnknownDecisionError, InvalidOverrideError, OverrideConflict
+            Nothing changed.
+        """
+        from router.engine.override import override
+
+        return override(self, decision_id, actor=actor, reason=reason, plan=plan, candidate_rank=candidate_rank)
 
     def replay(self, decision_id: str, *, strategy: str | None = None):
         """Re-derive a decision from its stored inputs; with ``strategy``, a counterfactual.

@@ -97,6 +97,33 @@ class DecisionLedger(Protocol):
         """Record an override of ``decision_id``; return the new override id."""
         ...
 
+    def move_reservation(
+        self,
+        decision_id: str,
+        *,
+        actor: str,
+        reason: str,
+        body: dict,
+        created_at: str,
+        release: Sequence[Reservation],
+        reserve: Sequence[Reservation],
+        pool: str | None,
+    ) -> str:
+        """Record an override that gives back ``release`` and reserves ``reserve``, in one transaction."""
+        ...
+
+    def append_events(self, pool: str, events: Sequence[tuple[str, dict]], created_at: str) -> int:
+        """Append live-state events for ``pool``; return the last event sequence number."""
+        ...
+
+    def events_since(self, pool: str, seq: int, limit: int = 10_000) -> list[tuple[int, str, dict]]:
+        """The events of ``pool`` after ``seq``, oldest first."""
+        ...
+
+    def events_head(self, pool: str) -> int:
+        """The last event sequence number of ``pool`` (0 when none)."""
+        ...
+
     def overrides_for(self, decision_id: str) -> list[dict]:
         """Return the overrides of ``decision_id``, oldest first."""
         ...

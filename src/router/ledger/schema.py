@@ -21,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["entries", "metadata", "reservations", "stock"]
+__all__ = ["entries", "idempotency_keys", "metadata", "reservations", "state_events", "stock"]
 
 metadata = MetaData()
 
@@ -72,4 +72,31 @@ stock = Table(
     PrimaryKeyConstraint("pool", "node_id", "sku", name="pk_stock"),
     CheckConstraint("reserved >= 0", name="ck_stock_reserved_nonnegative"),
     CheckConstraint("reserved <= on_hand", name="ck_stock_no_oversell"),
+)
+
+# Live-state events posted to the HTTP service (any worker), in the database's order:
+# every worker applies the rows after the last one it applied before it decides.
+state_events = Table(
+    "state_events",
+    metadata,
+    Column("seq", _SeqType, primary_key=True, autoincrement=True),
+    Column("pool", Text, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Index("ix_state_events_pool_seq", "pool", "seq"),
+)
+
+# One row per Idempotency-Key and endpoint: the request's hash, and the response once
+# the request succeeded (a retry gets it back; the same key with another body is refused).
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", Text, nullable=False),
+    Column("endpoint", Text, nullable=False),
+    Column("body_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("response", Text, nullable=True),
+    Column("created_at", Text, nullable=False),
+    PrimaryKeyConstraint("key", "endpoint", name="pk_idempotency_keys"),
 )

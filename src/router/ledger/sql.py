@@ -38,7 +38,7 @@ from router.ledger.base import DecisionLedger, Reservation, VerifyReport
 from router.ledger.chain import ENTRY_KINDS, GENESIS_HASH, canonical_json, entry_hash
 from router.ledger.codec import pack_body, unpack_body
 from router.ledger.migrate import HEAD_REVISION, current_revision, upgrade_to_head
-from router.ledger.schema import entries, reservations, stock
+from router.ledger.schema import entries, idempotency_keys, reservations, state_events, stock
 
 __all__ = ["DEFAULT_URL", "SqlLedger", "open_ledger"]
 
@@ -459,6 +459,162 @@ class SqlLedger(DecisionLedger):
         """
         extra = {"actor": _require_text("actor", actor), "reason": _require_text("reason", reason)}
         return self._append_follow_up("override", decision_id, body, created_at, extra)
+
+    def move_reservation(
+        self,
+        decision_id: str,
+        *,
+        actor: str,
+        reason: str,
+        body: dict,
+        created_at: str,
+        release: Sequence[Reservation],
+        reserve: Sequence[Reservation],
+        pool: str | None,
+    ) -> str:
+        """Record an override that moves a decision's reservation, all in one transaction.
+
+        ``release`` rows are given back to ``pool`` (each only if that many are still
+        reserved), ``reserve`` rows are checked and reserved as for a decision, the override
+        entry is appended to the chain, and the reservation rows are recorded under the
+        original decision: the released ones with negative quantities, so
+        :meth:`reservations_for` sums to what the decision holds now. Nothing is written
+        when any step fails.
+
+        Returns
+        -------
+        str
+            The override id, as :meth:`append_override`.
+
+        Raises
+        ------
+        UnknownDecisionError
+            No decision ``decision_id`` is recorded.
+        ReservationConflict
+            ``pool`` no longer holds some units of ``reserve``.
+        InvalidEventError
+            Some units of ``release`` are no longer reserved in ``pool`` (shipped, or
+            released by someone else): field ``release``.
+        LedgerError
+            The database failed, or an argument is invalid.
+        """
+        what = f"override of decision {decision_id!r}"
+        extra = {"actor": _require_text("actor", actor), "reason": _require_text("reason", reason)}
+        _require_text("created_at", created_at)
+        back = _prepare_reservations(decision_id, release)
+        take = _prepare_reservations(decision_id, reserve)
+        statement = text(_STOCK_CHANGES["release"])
+
+        def write(conn: Connection, head: str) -> str:
+            if conn.execute(_decision_exists(decision_id)).first() is None:
+                raise UnknownDecisionError(decision_id)
+            if pool is not None:
+                for r in back:
+                    row = conn.execute(
+                        statement, {"pool": pool, "node_id": r["node_id"], "sku": r["sku"], "value": r["qty"]}
+                    ).first()
+                    if row is None:
+                        raise InvalidEventError(
+                            "release",
+                            f"{r['qty']} of {r['sku']} at {r['node_id']} are no longer reserved in stock pool "
+                            f"{pool!r}: the order was shipped or its reservation released",
+                        )
+                if take:
+                    _reserve_stock(conn, what, pool, take)
+            count = conn.execute(_count_follow_ups(decision_id, "override")).scalar_one()
+            entry_id = f"{decision_id}-override-{count + 1}"
+            full = {**body, **extra, ENTRY_KINDS["override"]: entry_id, "decision_id": decision_id, "created_at": created_at}
+            _insert_entries(conn, head, [_Entry("override", entry_id, decision_id, created_at, _dump(full, what))])
+            rows = [{**r, "qty": -r["qty"]} for r in back] + take
+            if rows:
+                conn.execute(_INSERT_RESERVATION, rows)
+            return entry_id
+
+        return self._write(what, write)
+
+    # -- live-state events and idempotency keys (the HTTP service) ---------------
+
+    def append_events(self, pool: str, events: Sequence[tuple[str, dict]], created_at: str) -> int:
+        """Append live-state events ``(kind, body)`` for ``pool`` in one transaction; return the last ``seq``."""
+        rows = [
+            {"pool": pool, "kind": kind, "body": orjson.dumps(body).decode(), "created_at": created_at}
+            for kind, body in events
+        ]
+        if not rows:
+            return self.events_head(pool)
+
+        def write(conn: Connection, head: str) -> int:
+            conn.execute(state_events.insert(), rows)
+            return int(
+                conn.execute(select(func.max(state_events.c.seq)).where(state_events.c.pool == pool)).scalar_one()
+            )
+
+        return self._write(f"{len(rows)} events", write, chain=False)
+
+    def events_since(self, pool: str, seq: int, limit: int = 10_000) -> list[tuple[int, str, dict]]:
+        """The events of ``pool`` after ``seq``, oldest first: ``(seq, kind, body)``."""
+        query = (
+            select(state_events.c.seq, state_events.c.kind, state_events.c.body)
+            .where(state_events.c.pool == pool, state_events.c.seq > seq)
+            .order_by(state_events.c.seq)
+            .limit(limit)
+        )
+        with self._reading() as conn:
+            return [(int(r.seq), r.kind, orjson.loads(r.body)) for r in conn.execute(query)]
+
+    def events_head(self, pool: str) -> int:
+        """The last event ``seq`` of ``pool`` (0 when none)."""
+        with self._reading() as conn:
+            got = conn.execute(select(func.max(state_events.c.seq)).where(state_events.c.pool == pool)).scalar_one()
+        return int(got or 0)
+
+    def idempotency_get(self, key: str, endpoint: str) -> tuple[str, int | None, str | None] | None:
+        """``(body_hash, status_code, response)`` stored for an Idempotency-Key, or None."""
+        query = select(
+            idempotency_keys.c.body_hash, idempotency_keys.c.status_code, idempotency_keys.c.response
+        ).where(idempotency_keys.c.key == key, idempotency_keys.c.endpoint == endpoint)
+        with self._reading() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (row.body_hash, row.status_code, row.response)
+
+    def idempotency_claim(self, key: str, endpoint: str, body_hash: str, created_at: str) -> bool:
+        """Claim a key for a request; False when it is already claimed (by this or another request)."""
+
+        def write(conn: Connection, head: str) -> bool:
+            got = conn.execute(
+                _insert_ignore(self._is_postgres, idempotency_keys).values(
+                    key=key, endpoint=endpoint, body_hash=body_hash, created_at=created_at
+                )
+            )
+            return got.rowcount == 1
+
+        return self._write(f"idempotency key {key!r}", write, chain=False)
+
+    def idempotency_store(self, key: str, endpoint: str, status_code: int, response: str) -> None:
+        """Store the response of the request that claimed the key."""
+
+        def write(conn: Connection, head: str) -> None:
+            conn.execute(
+                idempotency_keys.update()
+                .where(idempotency_keys.c.key == key, idempotency_keys.c.endpoint == endpoint)
+                .values(status_code=status_code, response=response)
+            )
+
+        self._write(f"idempotency key {key!r}", write, chain=False)
+
+    def idempotency_release(self, key: str, endpoint: str) -> None:
+        """Drop a claim whose request failed (nothing was written): the key may be used again."""
+
+        def write(conn: Connection, head: str) -> None:
+            conn.execute(
+                idempotency_keys.delete().where(
+                    idempotency_keys.c.key == key,
+                    idempotency_keys.c.endpoint == endpoint,
+                    idempotency_keys.c.response.is_(None),
+                )
+            )
+
+        self._write(f"idempotency key {key!r}", write, chain=False)
 
     def append_outcome(self, decision_id: str, *, body: dict, created_at: str) -> str:
         """Record an observed outcome (delivered, late, cancelled...) of a decision.
@@ -1021,3 +1177,8 @@ def _create_sqlite_engine(url: URL) -> tuple[Engine, bool]:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine, in_memory
+
+
+def _insert_ignore(postgres: bool, table: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING on either database."""
+    return (_pg_insert(table) if postgres else _sqlite_insert(table)).on_conflict_do_nothing()
