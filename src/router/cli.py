@@ -770,3 +770,104 @@ def strategies() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+@app.command()
+def serve(
+    scenario: Annotated[Optional[Path], typer.Option(help="scenario file (env ROUTER_SCENARIO)")] = None,
+    database_url: Annotated[Optional[str], typer.Option(help="ledger URL (env ROUTER_DATABASE_URL)")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="worker processes (env ROUTER_WORKERS)")] = None,
+    host: Annotated[Optional[str], typer.Option(help="address (env ROUTER_HOST; default 127.0.0.1)")] = None,
+    port: Annotated[Optional[int], typer.Option(help="port (env ROUTER_PORT; default 8000)")] = None,
+    model: Annotated[Optional[str], typer.Option(help="delay-risk model: champion, none, or a directory")] = None,
+    token: Annotated[Optional[str], typer.Option(help="bearer token for write endpoints (env ROUTER_TOKEN)")] = None,
+    log_format: Annotated[Optional[str], typer.Option(help="json or console (env ROUTER_LOG_FORMAT)")] = None,
+) -> None:
+    """Serve the HTTP API (docs/http-api.md) with uvicorn; options override ROUTER_* variables."""
+    import os
+    import tempfile
+
+    from pydantic import ValidationError
+
+    from router.service.settings import ServiceSettings
+
+    given = {"scenario": scenario, "database_url": database_url, "workers": workers, "host": host, "port": port,
+             "model": model, "token": token, "log_format": log_format}  # fmt: skip
+    for name, value in given.items():
+        if value is not None:
+            os.environ[f"ROUTER_{name.upper()}"] = str(value)
+    try:
+        settings = ServiceSettings()
+    except ValidationError as exc:
+        from router.errors import ConfigError
+
+        _fail(pydantic_field_error(exc, ConfigError, source="ROUTER_* settings"))
+    problems = settings.problems()
+    if problems:
+        _fail(RouterError("; ".join(problems)))
+    from router.ledger import open_ledger
+
+    # the schema is migrated once here, not by every worker at once
+    try:
+        open_ledger(settings.database_url).close()
+    except RouterError as exc:
+        _fail(exc)
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="router-metrics-")
+    import uvicorn
+
+    err.print(
+        f"router serve: {settings.workers} worker(s) on http://{settings.host}:{settings.port}, "
+        f"ledger {settings.database_url.split('@')[-1]}, scenario {settings.scenario}"
+    )
+    uvicorn.run(
+        "router.service.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+db_app = typer.Typer(no_args_is_help=True, help="The ledger database's schema.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    database_url: Annotated[str, typer.Option(help="ledger URL (env ROUTER_DATABASE_URL)", envvar="ROUTER_DATABASE_URL")] = DEFAULT_LEDGER_URL,
+) -> None:
+    """Run the Alembic migrations of the ledger schema up to the current revision."""
+    from router.ledger import open_ledger
+    from router.ledger.migrate import HEAD_REVISION
+
+    try:
+        open_ledger(database_url).close()
+    except RouterError as exc:
+        _fail(exc)
+    console.print(f"ledger schema at revision {HEAD_REVISION}: {database_url.split('@')[-1]}")
+
+
+@app.command()
+def override(
+    decision_id: str,
+    actor: Annotated[str, typer.Option(help="who overrides")],
+    reason: Annotated[str, typer.Option(help="why")],
+    rank: Annotated[Optional[int], typer.Option(help="a candidate rank of the decision (1: runner-up)")] = None,
+    plan: Annotated[Optional[Path], typer.Option(help="a JSON file with {legs: [...]} (- for stdin)")] = None,
+    scenario: Annotated[Optional[Path], typer.Option(help="the scenario the decision was made on")] = None,
+    ledger: Annotated[str, typer.Option(help="ledger database URL")] = DEFAULT_LEDGER_URL,
+) -> None:
+    """Replace a decision's plan; its reservation moves with it, and the override is recorded."""
+    try:
+        body = None if plan is None else read_order_file(plan)
+        router = Router(load_scenario(scenario or default_scenario()), ledger=_open_existing(ledger))
+        try:
+            out = router.override(decision_id, actor=actor, reason=reason, plan=body, candidate_rank=rank)
+        finally:
+            router.close()
+    except (RouterError, KeyError) as exc:
+        _fail(exc)
+    console.print(f"{out['override_id']}: {out['sentence']}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "ConfigError",
     "InvalidEventError",
     "InvalidOrderError",
     "InvalidPlanError",
@@ -43,6 +44,10 @@ class InvalidOrderError(_FieldError):
 
 class ScenarioError(_FieldError):
     """A scenario file is malformed or inconsistent."""
+
+
+class ConfigError(_FieldError):
+    """A setting of the service (``ROUTER_*``) is invalid."""
 
 
 class InvalidEventError(_FieldError):

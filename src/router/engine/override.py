@@ -31,6 +31,7 @@ import numpy as np
 
 from router.candidates import from_units
 from router.domain import Destination
+from router.engine.inputs import decision_inputs
 from router.errors import InvalidEventError, InvalidPlanError, ReservationConflict, RouterError, _FieldError
 from router.rationale import factors_at
 from router.scoring import score_candidates
@@ -156,8 +157,6 @@ def override(
         The new plan breaks current stock or limits, or another writer took the units
         first, or the order's units are no longer reserved (shipped); nothing changed.
     """
-    from router.engine.router import decision_inputs
-
     ledger = router._require_ledger()
     for name, value in (("actor", actor), ("reason", reason)):
         if not isinstance(value, str) or not value.strip():

@@ -29,7 +29,7 @@ the reservation is released.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
@@ -37,9 +37,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from router.context import ContextBuilder, OrderContext, context_from_json
+from router.context import ContextBuilder, OrderContext
 from router.domain import Destination, Order, Plan, check_created_at
 from router.engine.decide import Ranked, decide
+from router.engine.inputs import DecisionInputs, decision_inputs  # noqa: F401  (re-exported)
 from router.engine.records import RISK_MODEL_VERSION, RecordBuilder, plan_from_dict
 from router.errors import (
     InvalidOrderError,
@@ -110,38 +111,12 @@ class Decision:
         )
 
 
-@dataclass(frozen=True, eq=False)
-class DecisionInputs:
-    """What a recorded decision read, rebuilt from its record: enough to replay or check it."""
-
-    view: StateView
-    context: OrderContext
-    params: StrategyParams
-    seed: int
-
-
-def decision_inputs(record: dict) -> DecisionInputs:
-    """The stored view, order context, params and seed of a full decision record.
-
-    Raises
-    ------
-    RouterError
-        The record has no stored inputs (a lean record of ``route(explain=False)``,
-        or a decision that failed before any state was read).
-    """
-    if not record.get("inputs"):
-        raise RouterError(f"decision {record.get('decision_id')!r} stores no inputs (schema {record.get('schema')!r})")
-    return DecisionInputs(
-        view=StateView.from_json(record["inputs"]["view"]),
-        context=context_from_json(record["inputs"]["context"]),
-        params=StrategyParams.model_validate(record["strategy"]["params"]),
-        seed=int(record["seed"]),
-    )
-
-
-def _named(decision: Decision, decision_id: str) -> Decision:
-    """The decision under the caller's id (its record too)."""
-    decision.record["decision_id"] = decision_id
+def _named(decision: Decision, decision_id: str | None, annotations: dict | None = None) -> Decision:
+    """The decision under the caller's id (its record too), with the caller's annotations in the record."""
+    if decision_id is not None:
+        decision.record["decision_id"] = decision_id
+    if annotations:
+        decision.record.update(annotations)
     return Decision.from_record(decision.record, decision.latency_ms)
 
 
@@ -451,7 +426,13 @@ class Router:
         )
 
     def route(
-        self, order: Order | dict, *, strategy: str | None = None, explain: bool = True, decision_id: str | None = None
+        self,
+        order: Order | dict,
+        *,
+        strategy: str | None = None,
+        explain: bool = True,
+        decision_id: str | None = None,
+        annotations: dict | None = None,
     ) -> Decision:
         """Choose, reserve and record a plan for one order.
 
@@ -462,6 +443,8 @@ class Router:
         ``decision_id`` names the decision (default: a random id). The ledger records an
         id once, so a caller that derives it from its request (the HTTP service does, from
         an ``Idempotency-Key``) can never record one request twice.
+        ``annotations`` are stored in the record as they are (the HTTP service notes the
+        events it had applied, the request id and which personal fields it masked).
 
         Raises
         ------
@@ -483,13 +466,13 @@ class Router:
             if self.ledger is None:
                 decision = self._decide_and_reserve(order, strategy, t0, explain)[0]
                 self._apply_target_obs()
-                return decision if decision_id is None else _named(decision, decision_id)
+                return decision if decision_id is None and not annotations else _named(decision, decision_id, annotations)
             retries = 0
             while True:
                 self._target_obs = []
                 decision, alloc = self._decide_and_reserve(order, strategy, t0, explain, retries)
-                if decision_id is not None:
-                    decision = _named(decision, decision_id)
+                if decision_id is not None or annotations:
+                    decision = _named(decision, decision_id, annotations)
                 try:
                     self.ledger.append_decision(decision.record, self._allocations(alloc), pool=self.stock_pool)
                     self.recorded += 1
@@ -636,7 +619,14 @@ class Router:
         record["rationale"]["risk_sentence"] = sentence
         record["rationale"]["sentence"] += " " + sentence
 
-    def route_batch(self, orders: Iterable[Order | dict], *, strategy: str | None = None) -> list[Decision]:
+    def route_batch(
+        self,
+        orders: Iterable[Order | dict],
+        *,
+        strategy: str | None = None,
+        decision_ids: Sequence[str] | None = None,
+        annotations: Sequence[dict] | None = None,
+    ) -> list[Decision]:
         """Route orders one after the other and record them in one ledger transaction.
 
         Each order sees the reservations of those before it. Every order is validated
@@ -645,8 +635,13 @@ class Router:
         meanwhile, the ledger refuses the batch, the router refreshes the cells and
         routes the whole batch again (bounded as for :meth:`route`). If the ledger
         write fails, every reservation of the batch is released and LedgerError is raised.
+        ``decision_ids`` and ``annotations``, one per order, as for :meth:`route`.
         """
         validated = []
+        orders = list(orders)
+        for name, given in (("decision_ids", decision_ids), ("annotations", annotations)):
+            if given is not None and len(given) != len(orders):
+                raise RouterError(f"{name}: {len(given)} for {len(orders)} orders")
         for i, o in enumerate(orders):
             try:
                 validated.append(self.validate(o))
@@ -659,8 +654,14 @@ class Router:
             while True:
                 decisions, allocs = [], []
                 self._target_obs = []  # prices move after the batch is kept, not inside it
-                for order in validated:
+                for i, order in enumerate(validated):
                     d, a = self._decide_and_reserve(order, strategy, time.perf_counter(), True, retries)
+                    if decision_ids is not None or annotations is not None:
+                        d = _named(
+                            d,
+                            None if decision_ids is None else decision_ids[i],
+                            None if annotations is None else annotations[i],
+                        )
                     decisions.append(d)
                     allocs.append(a)
                 if self.ledger is None or not decisions:

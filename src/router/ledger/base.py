@@ -112,6 +112,12 @@ class DecisionLedger(Protocol):
         """Record an override that gives back ``release`` and reserves ``reserve``, in one transaction."""
         ...
 
+    def change_stocks(
+        self, pool: str, changes: Sequence[tuple[str, str, str, int]]
+    ) -> dict[tuple[str, str], tuple[int, int]]:
+        """Apply stock changes ``(node_id, sku, kind, value)`` in one transaction; the new levels."""
+        ...
+
     def append_events(self, pool: str, events: Sequence[tuple[str, dict]], created_at: str) -> int:
         """Append live-state events for ``pool``; return the last event sequence number."""
         ...
@@ -122,6 +128,21 @@ class DecisionLedger(Protocol):
 
     def events_head(self, pool: str) -> int:
         """The last event sequence number of ``pool`` (0 when none)."""
+        ...
+
+    def list_decisions(
+        self,
+        *,
+        order_id: str | None = None,
+        strategy: str | None = None,
+        node: str | None = None,
+        since: str | None = None,
+        overridden: bool | None = None,
+        limit: int = 50,
+        after: int = 0,
+        scan: int = 5000,
+    ) -> tuple[list[dict], int | None]:
+        """Decision records after position ``after`` matching the filters; the next page's cursor."""
         ...
 
     def overrides_for(self, decision_id: str) -> list[dict]:

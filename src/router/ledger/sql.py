@@ -422,6 +422,46 @@ class SqlLedger(DecisionLedger):
             )
         return levels
 
+    def change_stocks(
+        self, pool: str, changes: Sequence[tuple[str, str, str, int]]
+    ) -> dict[tuple[str, str], tuple[int, int]]:
+        """Apply several stock changes ``(node_id, sku, kind, value)`` in one transaction: all or none.
+
+        ``kind`` as for :meth:`change_stock` (``set_on_hand``, ``delta``, ``ship``,
+        ``release``). Returns the new levels of every cell changed.
+
+        Raises
+        ------
+        InvalidEventError
+            Change ``i`` would break 0 <= reserved <= on_hand (field ``[i]``, the reason
+            names the levels); nothing changed.
+        """
+        for node_id, sku, kind, _ in changes:
+            if kind not in _STOCK_CHANGES:
+                raise LedgerError(f"unknown stock change {kind!r} of {sku} at {node_id}")
+
+        def write(conn: Connection, head: str) -> dict[tuple[str, str], tuple[int, int]]:
+            out: dict[tuple[str, str], tuple[int, int]] = {}
+            for i, (node_id, sku, kind, value) in enumerate(changes):
+                params = {"pool": pool, "node_id": node_id, "sku": sku, "value": int(value)}
+                row = conn.execute(text(_STOCK_CHANGES[kind]), params).first()
+                if row is None:
+                    got = conn.execute(
+                        select(stock.c.on_hand, stock.c.reserved).where(
+                            stock.c.pool == pool, stock.c.node_id == node_id, stock.c.sku == sku
+                        )
+                    ).first()
+                    on_hand, reserved = (int(got[0]), int(got[1])) if got is not None else (0, 0)
+                    raise InvalidEventError(
+                        f"[{i}]",
+                        f"{kind} {value} of {sku} at {node_id} refused by the ledger's stock (pool {pool!r}): "
+                        f"on hand {on_hand}, reserved {reserved}",
+                    )
+                out[(node_id, sku)] = (int(row[0]), int(row[1]))
+            return out
+
+        return self._write(f"{len(changes)} stock changes", write, chain=False)
+
     def append_override(
         self, decision_id: str, *, actor: str, reason: str, body: dict, created_at: str
     ) -> str:
@@ -852,6 +892,62 @@ class SqlLedger(DecisionLedger):
         )
         with self._reading() as conn:
             return [orjson.loads(_stored_text(r.body, r.body_z)) for r in conn.execute(query)]
+
+    def list_decisions(
+        self,
+        *,
+        order_id: str | None = None,
+        strategy: str | None = None,
+        node: str | None = None,
+        since: str | None = None,
+        overridden: bool | None = None,
+        limit: int = 50,
+        after: int = 0,
+        scan: int = 5000,
+    ) -> tuple[list[dict], int | None]:
+        """Decision records after ledger position ``after``, oldest first, that match every filter given.
+
+        ``node``: some leg of the chosen plan ships from it; ``since``: decided at or after
+        (ISO text, UTC); ``overridden``: has (True) or has no (False) override. Reads at
+        most ``scan`` entries per call, so a rare filter costs a bounded read per page.
+        Returns the records and the cursor of the next page (None: the end was reached).
+        """
+        query = (
+            select(entries.c.seq, entries.c.decision_id, entries.c.body, entries.c.body_z)
+            .where(entries.c.kind == "decision", entries.c.seq > after)
+            .order_by(entries.c.seq)
+            .limit(scan)
+        )
+        if since is not None:
+            query = query.where(entries.c.created_at >= since)
+        out: list[dict] = []
+        last = after
+        with self._reading() as conn:
+            rows = conn.execute(query).all()
+            over: set[str] = set()
+            if overridden is not None and rows:
+                ids = [r.decision_id for r in rows]
+                over = {
+                    r[0]
+                    for r in conn.execute(
+                        select(entries.c.decision_id).where(entries.c.kind == "override", entries.c.decision_id.in_(ids))
+                    )
+                }
+        for r in rows:
+            last = int(r.seq)
+            if overridden is not None and (r.decision_id in over) != overridden:
+                continue
+            rec = orjson.loads(_stored_text(r.body, r.body_z))
+            if order_id is not None and rec.get("order_id") != order_id:
+                continue
+            if strategy is not None and (rec.get("strategy") or {}).get("name") != strategy:
+                continue
+            if node is not None and not any(leg.get("node_id") == node for leg in ((rec.get("chosen") or {}).get("legs") or [])):
+                continue
+            out.append(rec)
+            if len(out) >= limit:
+                return out, last
+        return out, (last if len(rows) == scan else None)
 
     def verify(self) -> VerifyReport:
         """Walk the whole chain in ``seq`` order and recompute every hash.
