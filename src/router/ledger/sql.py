@@ -622,11 +622,12 @@ class SqlLedger(DecisionLedger):
 
         def write(conn: Connection, head: str) -> bool:
             got = conn.execute(
-                _insert_ignore(self._is_postgres, idempotency_keys).values(
-                    key=key, endpoint=endpoint, body_hash=body_hash, created_at=created_at
-                )
+                _insert_ignore(self._is_postgres, idempotency_keys)
+                .values(key=key, endpoint=endpoint, body_hash=body_hash, created_at=created_at)
+                .returning(idempotency_keys.c.key)
             )
-            return got.rowcount == 1
+            # RETURNING, not rowcount: psycopg reports no row count for this statement
+            return got.first() is not None
 
         return self._write(f"idempotency key {key!r}", write, chain=False)
 

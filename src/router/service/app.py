@@ -214,8 +214,22 @@ def create_app(settings: ServiceSettings | None = None, *, router_factory: Calla
             raise ApiError(503, "not_ready", "the worker is starting or stopping")
         return request.app.state.router, request.app.state.sync
 
-    def idempotent(request: Request, endpoint: str, body: BaseModel, work: Callable[[str | None], tuple[int, dict]]):
-        """Run ``work(key)`` once per Idempotency-Key; a retry gets the stored response."""
+    def idempotent(
+        request: Request,
+        endpoint: str,
+        body: BaseModel,
+        work: Callable[[str | None], tuple[int, dict]],
+        *,
+        derived_ids: bool = False,
+    ):
+        """Run ``work(key)`` once per Idempotency-Key; a retry gets the stored response.
+
+        ``derived_ids``: the work records decisions whose ids derive from the key (route,
+        batch), so the ledger itself refuses a second recording. Such a request proceeds
+        even when an earlier one with the key is unfinished (it died after its claim, or
+        is still running): it either finds the decisions recorded or records them once.
+        Other endpoints answer 409 while a claim of the key has no response.
+        """
         key = request.headers.get("idempotency-key")
         router = request.app.state.router
         if key is None:
@@ -235,10 +249,11 @@ def create_app(settings: ServiceSettings | None = None, *, router_factory: Calla
                 if response is not None:
                     metrics.IDEMPOTENT_REPLAYS.inc()
                     return JSONResponse(orjson.loads(response), status_code=status, headers={"idempotent-replayed": "true"})
-            if ledger.idempotency_claim(key, endpoint, digest, _now()):
+            if ledger.idempotency_claim(key, endpoint, digest, _now()) or (got is not None and derived_ids):
                 break
         else:
-            raise ApiError(409, "in_progress", "a request with this Idempotency-Key is being served; retry shortly",
+            raise ApiError(409, "in_progress", "a request with this Idempotency-Key is being served, or was "
+                           "interrupted; GET the decision to see whether it took effect, or use a new key",
                            "Idempotency-Key")  # fmt: skip
         try:
             status, out = work(key)
@@ -261,12 +276,19 @@ def create_app(settings: ServiceSettings | None = None, *, router_factory: Calla
                 existing = _existing(router, did)
                 if existing is not None:
                     return 200, _route_out(existing, seq)
-            d = _routed(router, lambda: router.route(
-                _order(order), strategy=strategy, decision_id=did,
-                annotations=_annotations(order, settings.pii_policy, seq, request)))  # fmt: skip
+            try:
+                d = _routed(router, lambda: router.route(
+                    _order(order), strategy=strategy, decision_id=did,
+                    annotations=_annotations(order, settings.pii_policy, seq, request)))  # fmt: skip
+            except ApiError as exc:
+                # another request with the key recorded it first: the ledger refused the id
+                existing = None if did is None or exc.status != 503 else _existing(router, did)
+                if existing is None:
+                    raise
+                return 200, _route_out(existing, seq)
             return 200, _route_out(d, seq)
 
-        return idempotent(request, "/v1/route", order, work)
+        return idempotent(request, "/v1/route", order, work, derived_ids=True)
 
     @app.post("/v1/route:batch", response_model=BatchOut, responses=_ERRORS, tags=["routing"], dependencies=[Depends(require_token)])
     def route_batch(batch: BatchIn, request: Request, strategy: str | None = Query(default=None, max_length=50)):
@@ -285,10 +307,16 @@ def create_app(settings: ServiceSettings | None = None, *, router_factory: Calla
                     return 200, {"decisions": [_route_out(e, seq) for e in existing]}
             orders = [_order(o) for o in batch.orders]
             notes = [_annotations(o, settings.pii_policy, seq, request) for o in batch.orders]
-            ds = _routed(router, lambda: router.route_batch(orders, strategy=strategy, decision_ids=ids, annotations=notes))
+            try:
+                ds = _routed(router, lambda: router.route_batch(orders, strategy=strategy, decision_ids=ids, annotations=notes))
+            except ApiError as exc:
+                found = [] if ids is None or exc.status != 503 else [_existing(router, i) for i in ids]
+                if not found or any(e is None for e in found):
+                    raise
+                return 200, {"decisions": [_route_out(e, seq) for e in found]}
             return 200, {"decisions": [_route_out(d, seq) for d in ds]}
 
-        return idempotent(request, "/v1/route:batch", batch, work)
+        return idempotent(request, "/v1/route:batch", batch, work, derived_ids=True)
 
     # ------------------------------------------------------------------ review
     @app.get("/v1/decisions/{decision_id}", tags=["review"], responses={404: {"model": ErrorOut}})
