@@ -35,7 +35,7 @@ class Server:
         if token:
             env["ROUTER_TOKEN"] = token
         self.log = log
-        out = open(log, "wb") if log is not None else subprocess.DEVNULL
+        out = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115 - the child writes it until stop()
         # its own process group: a kill reaches the supervisor and every worker
         self.proc = subprocess.Popen([sys.executable, "-m", "router", "serve"], env=env, cwd=ROOT, stdout=out,
                                      stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
