@@ -243,11 +243,15 @@ def override(
     return {"override_id": override_id, "decision_id": decision_id, "actor": actor, "reason": reason, **body}
 
 
+def _label(plan: dict) -> str:
+    return " + ".join(f"{leg['node_id']} by {leg['carrier_id']} {leg['service']}" for leg in plan["legs"])
+
+
 def _sentence(plan: dict, engine: dict | None, delta: float | None) -> str:
-    nodes = " + ".join(leg["node_id"] for leg in plan["legs"])
+    nodes = _label(plan)
     if engine is None or delta is None:
         return f"Overridden to ship from {nodes} (cost ${plan['cost_usd']:.2f}); the engine had found no plan."
-    was = " + ".join(leg["node_id"] for leg in engine["legs"])
+    was = _label(engine)
     word = "worse" if delta > 0 else "better"
     return (
         f"Overridden to ship from {nodes} (cost ${plan['cost_usd']:.2f}, late risk {plan['late_risk']:.1%}) instead of "
