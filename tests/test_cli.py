@@ -175,3 +175,35 @@ def test_a_scenario_file_that_is_not_utf8_is_one_line_and_exit_2(tmp_path):
 def test_an_order_on_standard_input_that_is_not_json_is_one_line_and_exit_2(tmp_path):
     res = runner.invoke(app, ["route", "--order", "-", "--ledger", f"sqlite:///{tmp_path / 's.sqlite'}"], input=b'{"a":\n')
     _one_line_error(res, "cannot read the order standard input: not valid JSON (Expecting value at line 2, column 1)")
+
+
+def test_db_upgrade_override_and_serve_refusals(tmp_path, monkeypatch):
+    from router.engine import Router
+    from router.ledger.migrate import HEAD_REVISION
+    from router.scenario import load_scenario
+
+    ledger = f"sqlite:///{tmp_path / 'svc.sqlite'}"
+    up = _run("db", "upgrade", "--database-url", ledger)
+    assert up.exit_code == 0 and f"ledger schema at revision {HEAD_REVISION}" in up.output
+    scenario = TINY / "two_warehouses_one_carrier.yaml"
+    from conftest import FixedClock, make_order
+
+    r = Router(load_scenario(scenario), ledger=ledger, clock=FixedClock(), risk_model=None)
+    did = r.route(make_order("o1", [("SKU-1", 2)])).decision_id
+    r.close()
+    ov = _run("override", did, "--rank", "1", "--actor", "ops", "--reason", "drill", "--scenario", str(scenario),
+              "--ledger", ledger)  # fmt: skip
+    assert ov.exit_code == 0, ov.output
+    assert f"{did}-override-1: Overridden to ship from WH-B by parcel ground" in ov.output
+    bad = _run("override", did, "--rank", "9", "--actor", "ops", "--reason", "drill", "--scenario", str(scenario),
+               "--ledger", ledger)  # fmt: skip
+    assert bad.exit_code == 2 and "candidate_rank" in bad.output
+    # the service refuses what would not be safe, before it listens
+    for name in ("ROUTER_WORKERS", "ROUTER_HOST", "ROUTER_TOKEN", "ROUTER_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    two = _run("serve", "--database-url", ledger, "--workers", "2")
+    assert two.exit_code == 2 and "SQLite is for one worker" in two.output
+    open_ = _run("serve", "--database-url", ledger, "--host", "0.0.0.0")
+    assert open_.exit_code == 2 and "without a token" in open_.output
+    wrong = _run("serve", "--database-url", ledger, "--workers", "0")
+    assert wrong.exit_code == 2 and "workers" in wrong.output

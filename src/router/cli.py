@@ -870,4 +870,4 @@ def override(
             router.close()
     except (RouterError, KeyError) as exc:
         _fail(exc)
-    console.print(f"{out['override_id']}: {out['sentence']}")
+    console.print(f"{out['override_id']}: {out['sentence']}", soft_wrap=True)
