@@ -198,9 +198,11 @@ def test_db_upgrade_override_and_serve_refusals(tmp_path, monkeypatch):
     bad = _run("override", did, "--rank", "9", "--actor", "ops", "--reason", "drill", "--scenario", str(scenario),
                "--ledger", ledger)  # fmt: skip
     assert bad.exit_code == 2 and "candidate_rank" in bad.output
-    # the service refuses what would not be safe, before it listens
-    for name in ("ROUTER_WORKERS", "ROUTER_HOST", "ROUTER_TOKEN", "ROUTER_DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
+    # the service refuses what would not be safe, before it listens. `serve` exports its
+    # options as ROUTER_* for its workers: setenv first, so the test puts every one back
+    for name in ("ROUTER_WORKERS", "ROUTER_HOST", "ROUTER_TOKEN", "ROUTER_DATABASE_URL", "ROUTER_PORT"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     two = _run("serve", "--database-url", ledger, "--workers", "2")
     assert two.exit_code == 2 and "SQLite is for one worker" in two.output
     open_ = _run("serve", "--database-url", ledger, "--host", "0.0.0.0")
