@@ -818,7 +818,8 @@ def serve(
 
     err.print(
         f"router serve: {settings.workers} worker(s) on http://{settings.host}:{settings.port}, "
-        f"ledger {settings.database_url.split('@')[-1]}, scenario {settings.scenario}"
+        f"ledger {settings.database_url.split('@')[-1]}, scenario {settings.scenario}",
+        soft_wrap=True,
     )
     uvicorn.run(
         "router.service.app:create_app",
