@@ -96,6 +96,8 @@ class GapSolution:
         """(objective - bound) / objective; 0 when proven optimal, inf without an assignment."""
         if self.assign is None or not np.isfinite(self.objective):
             return float("inf")
+        if self.status == "optimal":
+            return 0.0
         if self.objective == 0:
             return 0.0 if self.bound >= 0 else float("inf")
         return max(0.0, (self.objective - self.bound) / abs(self.objective))
@@ -287,21 +289,26 @@ def _cpsat(p: GapProblem, hint: np.ndarray | None, seconds: float, workers: int,
     return assign, name, bound
 
 
-def lns(p: GapProblem, assign: np.ndarray, *, seconds: float, seed: int = 0, agents: int = 3) -> tuple[np.ndarray, int]:
+def lns(
+    p: GapProblem, assign: np.ndarray, *, seconds: float, seed: int = 0, agents: int = 3, patience: int = 60
+) -> tuple[np.ndarray, int]:
     """Large-neighbourhood search: free every job of a few agents and reassign them exactly (CP-SAT).
 
     Each step picks ``agents`` agents (one at random, the others those whose jobs it could
     take most cheaply), solves the small GAP of their jobs and capacities to optimality
     (under a second), and keeps the result when it costs less. Returns the assignment and
-    the number of improving steps.
+    the number of improving steps. Stops after ``patience`` steps in a row without one:
+    the exact stage then gets the time.
     """
     rng = np.random.default_rng(seed)
+    stale = 0
     t_end = time.perf_counter() + seconds
     m, n = p.cost.shape
     k = min(agents, m)
     best = assign.copy()
     wins = 0
-    while time.perf_counter() < t_end - 0.05 and m > 1:
+    while time.perf_counter() < t_end - 0.05 and m > 1 and stale < patience:
+        stale += 1
         first = int(rng.integers(m))
         # the agents that the first one's jobs could move to at the least extra cost
         jobs0 = np.flatnonzero(best == first)
@@ -328,7 +335,7 @@ def lns(p: GapProblem, assign: np.ndarray, *, seconds: float, seed: int = 0, age
             new = best.copy()
             new[jobs] = rows[got]
             if p.objective(new) < p.objective(best) - 1e-9 and p.feasible(new):
-                best, wins = new, wins + 1
+                best, wins, stale = new, wins + 1, 0
     return best, wins
 
 
@@ -338,15 +345,16 @@ def solve_gap(
     time_limit_s: float = 30.0,
     seed: int = 0,
     workers: int = 2,
-    lagrangian_share: float = 0.1,
-    lns_share: float = 0.6,
+    lagrangian_share: float = 0.05,
+    lns_share: float = 0.25,
 ) -> GapSolution:
     """The best assignment within ``time_limit_s`` (wall clock, all stages), with a bound and a gap.
 
     Stages: the Lagrangian relaxation (``lagrangian_share`` of the time), large-neighbourhood
-    search from its best assignment (``lns_share``), then CP-SAT on the whole model, hinted
-    with the best assignment so far, for what is left (it proves optimality, or tightens
-    the bound).
+    search from its best assignment (``lns_share``), then the exact MIP in HiGHS, started
+    from the best assignment so far, for what is left: branch and cut proves the small
+    instances optimal in seconds, and on the tight ones the start saves it the search for
+    a first good solution (d20200 at 10 s: 12,327 hinted against 12,351 without).
     """
     problem.validate()
     t0 = time.perf_counter()
@@ -361,17 +369,17 @@ def solve_gap(
     method = "lns" if "lns" in stages and stages["lns"]["improvements"] else "lagrangian"
     assign, bound, status = heur, lb, "feasible" if heur is not None else "unknown"
     if left > 0.05:
-        cp_assign, name, cp_bound = _cpsat(problem, heur, left, workers, seed)
-        stages["cp-sat"] = {"status": name, "bound": cp_bound, "seconds": round(time.perf_counter() - t0 - t_lag, 3)}
-        if cp_assign is not None and problem.feasible(cp_assign):
-            c = problem.objective(cp_assign)
-            stages["cp-sat"]["objective"] = c
+        mip, reason, mip_bound = _highs(problem, heur, left)
+        stages["highs"] = {"status": reason, "bound": mip_bound, "seconds": round(time.perf_counter() - t0, 3)}
+        if mip is not None and problem.feasible(mip):
+            c = problem.objective(mip)
+            stages["highs"]["objective"] = c
             if assign is None or c < problem.objective(assign) - 1e-9:
-                assign, method = cp_assign, "cp-sat"
-        bound = max(bound, cp_bound)
-        if name == "INFEASIBLE":
-            return GapSolution(None, float("inf"), float("inf"), "infeasible", "cp-sat", time.perf_counter() - t0, stages)
-        if name == "OPTIMAL":
+                assign, method = mip, "highs"
+        if reason == "INFEASIBLE":
+            return GapSolution(None, float("inf"), float("inf"), "infeasible", "highs", time.perf_counter() - t0, stages)
+        bound = max(bound, mip_bound)
+        if reason == "OPTIMAL":
             status = "optimal"
         elif assign is not None:
             status = "feasible"
@@ -381,11 +389,10 @@ def solve_gap(
     return GapSolution(assign, obj, bound, status, method, time.perf_counter() - t0, stages)
 
 
-def solve_gap_highs(problem: GapProblem, *, time_limit_s: float = 30.0) -> GapSolution:
-    """The exact MIP given straight to HiGHS (through MathOpt) with its default settings: the baseline."""
+def _highs(problem: GapProblem, hint: np.ndarray | None, seconds: float) -> tuple[np.ndarray | None, str, float]:
+    """HiGHS through MathOpt on the exact MIP; ``hint`` (an assignment) as a starting solution."""
     from ortools.math_opt.python import mathopt
 
-    t0 = time.perf_counter()
     m, n = problem.cost.shape
     allowed = problem.allowed if problem.allowed is not None else np.ones((m, n), dtype=bool)
     model = mathopt.Model(name="gap")
@@ -397,8 +404,12 @@ def solve_gap_highs(problem: GapProblem, *, time_limit_s: float = 30.0) -> GapSo
             sum(float(problem.resource[i, j]) * x[i, j] for j in range(n) if (i, j) in x) <= float(problem.capacity[i])
         )
     model.minimize(sum(float(problem.cost[i, j]) * v for (i, j), v in x.items()))
-    params = mathopt.SolveParameters(time_limit=timedelta(seconds=time_limit_s))
-    result = mathopt.solve(model, mathopt.SolverType.HIGHS, params=params)
+    model_params = None
+    if hint is not None:
+        values = {v: float(hint[j] == i) for (i, j), v in x.items()}
+        model_params = mathopt.ModelSolveParameters(solution_hints=[mathopt.SolutionHint(variable_values=values)])
+    params = mathopt.SolveParameters(time_limit=timedelta(seconds=max(0.1, seconds)))
+    result = mathopt.solve(model, mathopt.SolverType.HIGHS, params=params, model_params=model_params)
     assign = None
     if result.has_primal_feasible_solution():
         vals = result.variable_values()
@@ -406,7 +417,12 @@ def solve_gap_highs(problem: GapProblem, *, time_limit_s: float = 30.0) -> GapSo
         for (i, j), v in x.items():
             if vals[v] > 0.5:
                 assign[j] = i
-    bound = float(result.termination.objective_bounds.dual_bound)
+    return assign, result.termination.reason.name, float(result.termination.objective_bounds.dual_bound)
+
+
+def solve_gap_highs(problem: GapProblem, *, time_limit_s: float = 30.0) -> GapSolution:
+    """The exact MIP given straight to HiGHS (through MathOpt) with its default settings: the baseline."""
+    t0 = time.perf_counter()
+    assign, reason, bound = _highs(problem, None, time_limit_s)
     obj = problem.objective(assign) if assign is not None else float("inf")
-    status = result.termination.reason.name.lower()
-    return GapSolution(assign, obj, bound, status, "highs", time.perf_counter() - t0)
+    return GapSolution(assign, obj, bound, reason.lower(), "highs", time.perf_counter() - t0)
