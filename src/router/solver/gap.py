@@ -30,6 +30,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 
@@ -360,7 +361,7 @@ def solve_gap(
     t0 = time.perf_counter()
     lb, heur, heur_cost = lagrangian(problem, seconds=max(0.05, lagrangian_share * time_limit_s))
     t_lag = time.perf_counter() - t0
-    stages = {"lagrangian": {"bound": lb, "objective": heur_cost, "seconds": round(t_lag, 3)}}
+    stages: dict[str, dict[str, Any]] = {"lagrangian": {"bound": lb, "objective": heur_cost, "seconds": round(t_lag, 3)}}
     if heur is not None and lb < heur_cost - 1e-9 * max(1.0, abs(heur_cost)):
         t1 = time.perf_counter()
         heur, wins = lns(problem, heur, seconds=lns_share * time_limit_s, seed=seed)
