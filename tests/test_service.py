@@ -248,11 +248,15 @@ def test_size_and_batch_limits(service):
     assert r.status_code == 422 and r.json()["error"]["field"] == "orders"
     big = c.post("/v1/route", content=b"{" + b" " * 4000 + b"}", headers={"content-type": "application/json"})
     assert big.status_code == 413 and big.json()["error"]["type"] == "too_large"
-    ok = c.post("/v1/route:batch", json={"orders": [_order("b1"), _order("b2", (("SKU-1", 9),))]})
+    chunked = c.post("/v1/route", content=iter([b"{", b" " * 4000, b"}"]), headers={"content-type": "application/json"})
+    assert chunked.status_code == 413  # no Content-Length: the body is measured
+    small = c.post("/v1/route", content=iter([json.dumps(_order("c1")).encode()]), headers={"content-type": "application/json"})
+    assert small.status_code == 200 and small.json()["order_id"] == "c1"  # and still reaches the endpoint
+    ok = c.post("/v1/route:batch", json={"orders": [_order("b1"), _order("b2", (("SKU-1", 7),))]})
     ds = ok.json()["decisions"]
-    # one after the other: the second order sees the first's reservation (WH-A 10 - 2 = 8 < 9)
+    # one after the other: the second order sees the first's reservation (WH-A 10 - 2 - 2 = 6 < 7)
     assert [d["plan"]["legs"][0]["node_id"] for d in ds] == ["WH-A", "WH-B"]
-    assert _stock(url)[1] == 2
+    assert _stock(url)[1] == 3
 
 
 def test_a_batch_with_one_bad_order_routes_none(service):

@@ -170,6 +170,9 @@ def create_app(settings: ServiceSettings | None = None, *, router_factory: Calla
         structlog.contextvars.bind_contextvars(request_id=rid)
         t0 = time.perf_counter()
         length = request.headers.get("content-length")
+        if length is None and request.method in ("POST", "PUT", "PATCH"):
+            # a chunked body says no length up front: read it (Starlette keeps it for the endpoint)
+            length = str(len(await request.body()))
         if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
             response: Response = _error(413, "too_large", f"request body of {length} bytes is over the "
                                         f"{settings.max_body_bytes}-byte limit (ROUTER_MAX_BODY_BYTES)")  # fmt: skip
