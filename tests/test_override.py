@@ -97,3 +97,16 @@ def test_override_of_an_unknown_decision_is_refused(tiny_router):
     r = tiny_router("two_warehouses_one_carrier")
     with pytest.raises(UnknownDecisionError):
         r.override("nope", candidate_rank=1, actor="ops", reason="x")
+
+
+def test_an_unfulfillable_decision_can_be_given_a_plan_by_hand(tiny_router):
+    r = tiny_router("two_warehouses_one_carrier")
+    # SKU-2 is only at WH-A (5 units): 6 cannot be shipped, the engine finds no plan
+    d = r.route(make_order("o1", [("SKU-2", 6)]))
+    assert d.status == "unfulfillable"
+    r.state.apply({"type": "stock_adjust", "node": "WH-A", "sku": "SKU-2", "delta": 3})  # a receipt arrives
+    plan = {"legs": [{"node_id": "WH-A", "carrier_id": "parcel", "service": "ground", "lines": [{"sku": "SKU-2", "qty": 6}]}]}
+    out = r.override(d.decision_id, plan=plan, actor="ops", reason="receipt in")
+    assert out["score_delta"] is None and "the engine had found no plan" in out["sentence"]
+    assert out["plan"]["cost_usd"] == pytest.approx(11.0)  # $5 + 6 x $1
+    assert _levels(r)[("WH-A", "SKU-2")] == (8, 6)
