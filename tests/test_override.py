@@ -62,7 +62,7 @@ def test_an_explicit_plan_is_priced_and_checked_and_a_stock_conflict_changes_not
     assert d2.record["chosen"]["legs"][0]["node_id"] == "WH-B"
     before = _levels(r)
     greedy = {"legs": [{"node_id": "WH-B", "carrier_id": "parcel", "service": "ground", "lines": [{"sku": "SKU-1", "qty": 2}]}]}
-    with pytest.raises(OverrideConflict, match="stock"):
+    with pytest.raises(OverrideConflict, match=r"stock \(leg 0\): WH-B ships 2 of SKU-1, may ship 1"):
         r.override(d.decision_id, plan=greedy, actor="ops", reason="one box")
     assert _levels(r) == before and len(r.ledger.overrides_for(d.decision_id)) == 1
     assert entries + 1 == r.ledger.count_decisions()
