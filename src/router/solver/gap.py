@@ -384,39 +384,37 @@ def solve_gap(
     left = time_limit_s - (time.perf_counter() - t0)
     method = "lns" if "lns" in stages and stages["lns"]["improvements"] else "lagrangian"
     assign, bound, status = heur, lb, "feasible" if heur is not None else "unknown"
-    if left > 0.05:
-        mip, reason, mip_bound = _highs(problem, heur, left)
-        stages["highs"] = {"status": reason, "bound": mip_bound, "seconds": round(time.perf_counter() - t0, 3)}
-        if mip is not None and problem.feasible(mip):
-            c = problem.objective(mip)
-            stages["highs"]["objective"] = c
+
+    def keep(name: str, result: tuple[np.ndarray | None, str, float]) -> bool:
+        """Take a HiGHS run's answer and bound if better; True when it proved the instance infeasible."""
+        nonlocal assign, bound, status, method
+        got, reason, got_bound = result
+        stages[name].update(status=reason, bound=got_bound)
+        if got is not None and problem.feasible(got):
+            c = problem.objective(got)
+            stages[name]["objective"] = c
             if assign is None or c < problem.objective(assign) - 1e-9:
-                assign, method = mip, "highs"
+                assign, method = got, name
         if reason == "INFEASIBLE":
-            if runner is not None:
-                runner.join()  # the plain run proves it as fast; no solve is left running
-            return GapSolution(None, float("inf"), float("inf"), "infeasible", "highs", time.perf_counter() - t0, stages)
-        bound = max(bound, mip_bound)
+            return True
+        bound = max(bound, got_bound)
         if reason == "OPTIMAL":
-            status = "optimal"
-        elif assign is not None:
-            status = "feasible"
-    if runner is not None:
-        runner.join()
-        p_assign, p_reason, p_bound = plain["result"]
-        stages["highs_plain"] = {"status": p_reason, "bound": p_bound}
-        if p_reason == "INFEASIBLE":
-            return GapSolution(None, float("inf"), float("inf"), "infeasible", "highs", time.perf_counter() - t0, stages)
-        bound = max(bound, p_bound)
-        if p_assign is not None and problem.feasible(p_assign):
-            c = problem.objective(p_assign)
-            stages["highs_plain"]["objective"] = c
-            if assign is None or c < problem.objective(assign) - 1e-9:
-                assign, method = p_assign, "highs_plain"
-        if p_reason == "OPTIMAL":
             status = "optimal"
         elif assign is not None and status != "optimal":
             status = "feasible"
+        return False
+
+    infeasible = False
+    if left > 0.05:
+        stages["highs"] = {}
+        infeasible = keep("highs", _highs(problem, heur, left))
+        stages["highs"]["seconds"] = round(time.perf_counter() - t0, 3)
+    if runner is not None:
+        runner.join()  # when the hinted run proved infeasibility, the plain run does as fast
+        stages["highs_plain"] = {}
+        infeasible = keep("highs_plain", plain["result"]) or infeasible
+    if infeasible:
+        return GapSolution(None, float("inf"), float("inf"), "infeasible", "highs", time.perf_counter() - t0, stages)
     obj = problem.objective(assign) if assign is not None else float("inf")
     if assign is not None and abs(obj - bound) <= 1e-9 * max(1.0, abs(obj)):
         status = "optimal"
