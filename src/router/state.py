@@ -17,6 +17,7 @@ a content hash of exactly the slice the decision read (see :func:`view_hash`);
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import threading
 from collections.abc import Callable, Sequence
@@ -500,6 +501,34 @@ class LiveState:
                     self.on_hand[i, self._sku_index[sku]] = qty
             self.queue_orders[:] = [nd.initial_queue_orders for nd in scenario.nodes]
             self.set_clock_hours(0.0)
+
+    def detached_copy(self) -> LiveState:
+        """A copy that owns its arrays, with its own lock and no stock sink: the truth of nothing.
+
+        Batch re-routing plans on such a copy (the backlog's reservations given back in
+        it) while this state keeps serving route(); the copy pickles, so partitions can
+        plan on it in other processes.
+        """
+        with self.lock:
+            out = copy.copy(self)
+            for name, value in vars(self).items():
+                if isinstance(value, np.ndarray):
+                    setattr(out, name, value.copy())
+                elif isinstance(value, (list, dict)):
+                    setattr(out, name, copy.copy(value))
+        out.stock_sink = None
+        out.lock = threading.RLock()
+        return out
+
+    def __getstate__(self) -> dict:
+        data = dict(vars(self))
+        data.pop("lock", None)
+        data["stock_sink"] = None
+        return data
+
+    def __setstate__(self, data: dict) -> None:
+        vars(self).update(data)
+        self.lock = threading.RLock()
 
     # ----------------------------------------------------------------- lookups
     def node_idx(self, node_id: str, field: str = "node") -> int:

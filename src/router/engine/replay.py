@@ -95,8 +95,10 @@ def replay_record(router: Router, rec: dict, *, strategy: str | None = None) -> 
     # the risk model version the decision was scored with (ReplayError when it is gone)
     risk = router.risk_for_record(rec)
     out = router.decide(view, ctx, name, params=params, seed=int(rec["seed"]), risk=risk)
-    if len(out.ranking):
-        c = int(out.ranking[0])
+    # a re-routed decision holds the batch's choice: the plan at the rank it was recorded with
+    rank = int((rec.get("reroute") or {}).get("rank", 0)) if strategy is None else 0
+    if len(out.ranking) > rank:
+        c = int(out.ranking[rank])
         plan = router.records.plan_dict(out, ctx, c)
         factors = factors_at(out.scores, c)
         score = float(round(float(out.scores.total[c]), 6))
@@ -115,7 +117,7 @@ def replay_record(router: Router, rec: dict, *, strategy: str | None = None) -> 
         strategy=out.strategy,
         matches=not diffs,
         original_plan=chosen_rat["plan"] if chosen_rat else None,
-        replayed_plan=plan_label(out.cs, router.network, int(out.ranking[0])) if plan else None,
+        replayed_plan=plan_label(out.cs, router.network, c) if plan else None,
         original_score=orig["score"] if orig else None,
         replayed_score=score,
         differences=tuple(diffs),

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -197,6 +197,8 @@ class Router:
 
             warm_up()
         self.risk: LaneRisk | None = self._risk_model(risk_model)
+        # how a worker process loads the same model (batch re-routing partitions); None: it cannot
+        self._risk_spec = str(risk_model) if isinstance(risk_model, str | Path) else (None if risk_model is None else object())
         # called with (view, context, ranked) after every decision on live state: how a
         # simulation collects the exact inputs each decision read (delay-risk training rows)
         self.observer: Callable[[StateView, OrderContext, Ranked], None] | None = None
@@ -792,6 +794,149 @@ class Router:
         from router.engine.override import override
 
         return override(self, decision_id, actor=actor, reason=reason, plan=plan, candidate_rank=candidate_rank)
+
+    # ------------------------------------------------------------ order states
+    def release(self, order_id: str, *, state: str = "released") -> None:
+        """Mark an order released to picking (or ``state="shipped"``): re-routing no longer moves it.
+
+        Raises
+        ------
+        InvalidEventError
+            The order is unknown to the ledger's open orders, or already in that state or past it.
+        RouterError
+            This router keeps no ledger.
+        """
+        ledger = self._require_ledger()
+        ledger.mark_orders(self.stock_pool, [order_id], state, self.clock().isoformat())
+
+    def open_backlog(
+        self, order_ids: Sequence[str] | None = None, *, filter: dict | None = None
+    ) -> tuple[list, list[dict]]:
+        """The ledger's open orders (routed, not released), as re-routing sees them, and what was skipped.
+
+        ``order_ids`` names orders (unknown, released or shipped ones are skipped, with the
+        reason); ``filter`` selects among all open orders by ``nodes`` (a leg at one of
+        them), ``regions`` (destination region) and ``tiers``. A filter that selects
+        nothing raises InvalidRerouteError.
+        """
+        from router.engine.override import _current_plan
+        from router.engine.reroute import InvalidRerouteError, OpenOrder
+
+        ledger = self._require_ledger()
+        pool = self.stock_pool
+        skipped: list[dict] = []
+        if order_ids is not None:
+            ids = list(dict.fromkeys(order_ids))
+            states = ledger.order_states(pool, ids)
+            pairs = []
+            for oid in ids:
+                got = states.get(oid)
+                if got is None:
+                    skipped.append({"order_id": oid, "reason": "unknown order: no routed decision holds it"})
+                elif got[1] != "routed":
+                    skipped.append({"order_id": oid, "reason": f"{got[1]}: no longer movable"})
+                else:
+                    pairs.append((oid, got[0]))
+        else:
+            pairs = ledger.open_orders(pool)
+        backlog = []
+        for oid, did in pairs:
+            rec = ledger.get_decision(did)
+            plan = _current_plan(self, rec)
+            if plan is None:
+                skipped.append({"order_id": oid, "reason": f"decision {did} holds no plan"})
+                continue
+            backlog.append(OpenOrder(Order.model_validate(rec["order"]), did, plan))
+        if filter:
+            unknown = set(filter) - {"nodes", "regions", "tiers"}
+            if unknown:
+                raise InvalidRerouteError(f"filter.{sorted(unknown)[0]}", "filter by nodes, regions or tiers")
+            nodes = set(filter.get("nodes") or ())
+            regions = set(filter.get("regions") or ())
+            tiers = set(filter.get("tiers") or ())
+            for name, given, known in (
+                ("nodes", nodes, set(self.network.node_ids)),
+                ("regions", regions, set(self.scenario.region_index)),
+                ("tiers", tiers, set(self.scenario.tiers)),
+            ):
+                if given - known:
+                    raise InvalidRerouteError(f"filter.{name}", f"unknown: {', '.join(sorted(given - known))}")
+            total = len(backlog)
+
+            def keep(oo) -> bool:
+                if nodes and not {leg["node_id"] for leg in oo.plan.get("legs", [])} & nodes:
+                    return False
+                if regions and oo.order.destination.region not in regions:
+                    return False
+                return not (tiers and oo.order.customer.tier not in tiers)
+
+            backlog = [oo for oo in backlog if keep(oo)]
+            if not backlog:
+                raise InvalidRerouteError("filter", f"matches none of the {total} open orders")
+        return backlog, skipped
+
+    def reroute(
+        self,
+        order_ids: Sequence[str] | None = None,
+        *,
+        filter: dict | None = None,
+        backlog: Sequence | None = None,
+        apply: bool = False,
+        time_limit_s: float = 10.0,
+        strategy: str | None = None,
+        options=None,
+        progress: Callable[[str, int, int], None] | None = None,
+        mapper: Callable[[Callable, list], list] | None = None,
+    ):
+        """Re-optimise open orders jointly; a dry run (changes nothing) unless ``apply``.
+
+        The backlog is ``backlog`` (a list of :class:`~router.engine.reroute.OpenOrder`, for
+        a router without a ledger: the simulator), else the ledger's open orders, all of
+        them or those ``order_ids`` names or ``filter`` selects (see :meth:`open_backlog`).
+        ``options`` is a :class:`~router.engine.reroute.RerouteOptions` (``time_limit_s``
+        overrides its limit). With ``options.partitions > 1``, ``mapper(fn, items)`` runs the
+        partitions (``functools.partial(router.distributed.ordered_map, backend="dask")``
+        for Dask); without one they run in this process. Returns the :class:`~router.engine.reroute.ReroutePlan`:
+        moves with from/to plans, term deltas and a sentence, KPIs before and after,
+        bound and gap, unplaced and skipped orders with reasons. With ``apply``, the
+        moves are written as one new decision each, superseding the old, and the
+        reservations swap, all or nothing.
+
+        Raises
+        ------
+        InvalidRerouteError
+            A bad argument (a time limit <= 0, a filter that selects nothing); nothing changed.
+        RerouteConflict
+            Applying found the state changed since planning; nothing changed.
+        """
+        from dataclasses import replace
+
+        from router.engine.reroute import InvalidRerouteError, RerouteOptions, apply_moves, plan_reroute
+
+        opts = options or RerouteOptions()
+        if not isinstance(time_limit_s, int | float) or not time_limit_s > 0 or time_limit_s != time_limit_s:
+            raise InvalidRerouteError("time_limit_s", f"must be a number of seconds > 0, got {time_limit_s!r}")
+        opts = replace(opts, time_limit_s=float(time_limit_s))
+        opts.check()
+        if strategy is not None:
+            self._check_strategy(strategy)
+        skipped: list[dict] = []
+        if backlog is None:
+            backlog, skipped = self.open_backlog(order_ids, filter=filter)
+        elif order_ids is not None or filter:
+            raise InvalidRerouteError("backlog", "give a backlog or order_ids/filter, not both")
+        factory = None
+        if isinstance(self._risk_spec, str | None):
+            # how a worker builds this router without its ledger (a partition only generates columns)
+            factory = partial(
+                Router, self.scenario, ledger=None, params=self.params, strategy=self.strategy,
+                strategies=self.strategies, seed=self.seed, options=self.options, risk_model=self._risk_spec,
+            )
+        plan = plan_reroute(self, list(backlog), opts=opts, strategy=strategy, skipped=skipped, progress=progress,
+                            factory=factory, mapper=mapper)
+        if apply:
+            apply_moves(self, plan)
+        return plan
 
     def replay(self, decision_id: str, *, strategy: str | None = None):
         """Re-derive a decision from its stored inputs; with ``strategy``, a counterfactual.

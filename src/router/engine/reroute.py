@@ -1,0 +1,941 @@
+"""Batch re-routing: re-optimise a backlog of open orders jointly, then apply the moves atomically.
+
+:func:`plan_reroute` (behind :meth:`router.engine.Router.reroute`):
+
+1. **Snapshot.** A detached copy of the live state with the backlog's own reservations
+   given back (stock, lane shipments, pick queue): every order may keep or leave what
+   it holds. The live router keeps routing meanwhile; the apply step checks again.
+2. **Columns.** For each open order, the same candidate generator and score terms as
+   ``route()`` on the snapshot (:meth:`Router.decide`): its ``top_k`` ranked plans, its
+   current plan (found among the generated candidates, so it is priced exactly like
+   them; a current plan that is no longer allowed, e.g. its node closed, is not a
+   column) and a *keep* column: the current reservation held as it is, priced with
+   ``unplaced_penalty_usd`` (so the model is never infeasible; an order left there is
+   reported as unplaced with the rows that stopped it).
+3. **Rows.** Stock per node and SKU (what is free plus the backlog's own units), lane
+   shipments per day (what is left plus the backlog's own), picks per node and hour
+   bucket over ``horizon_hours``: cumulative, earliest deadline first -- the legs whose
+   pick must finish by the end of bucket b (promise minus the leg's transit) must fit
+   the node's throughput up to then, after the queue that is not in the backlog.
+4. **Solve** (:func:`router.solver.batch.solve_batch`), optionally per partition of
+   destination regions on Dask with capacity shares, stitched and polished.
+5. **Move plan.** Each moved order: from plan, to plan, the score delta term by term
+   and one sentence; KPIs before and after; bound and gap; what was skipped and why.
+
+:func:`apply_moves` writes one new decision per moved order (the same record as a
+routing decision, with ``reroute`` naming the job and the decision it supersedes) and
+swaps the reservations, all in one ledger transaction; nothing changes when any of it
+fails (another writer took the units, an order was released meanwhile, the process died).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import sparse
+
+from router.context import OrderContext
+from router.domain import Order
+from router.engine.decide import Ranked
+from router.errors import RouterError, _FieldError
+from router.solver.batch import BatchProblem, BatchSolution, check_choice, solve_batch
+from router.state import LiveState
+
+if TYPE_CHECKING:  # pragma: no cover
+    from router.engine.router import Router
+
+__all__ = [
+    "InvalidRerouteError",
+    "Move",
+    "OpenOrder",
+    "RerouteConflict",
+    "RerouteOptions",
+    "ReroutePlan",
+    "apply_moves",
+    "check_reroute",
+    "plan_reroute",
+]
+
+
+class InvalidRerouteError(_FieldError):
+    """The re-route request is not one that can run (the field and the reason are named); nothing changed."""
+
+
+class RerouteConflict(RouterError):
+    """The move plan no longer fits (stock taken, an order released or shipped meanwhile); nothing changed."""
+
+
+@dataclass(frozen=True)
+class OpenOrder:
+    """An order that is routed and not yet released to picking: what re-routing may move."""
+
+    order: Order
+    decision_id: str
+    plan: dict  # the plan it holds now: {"legs": [{node_id, carrier_id, service, lines: [{sku, qty}]}], ...}
+
+
+@dataclass(frozen=True)
+class RerouteOptions:
+    top_k: int = 6  # ranked plans per order, besides its current plan
+    move_cost_usd: float = 0.5  # what moving an order costs (re-work, a changed promise to the warehouse)
+    unplaced_penalty_usd: float = 10_000.0
+    horizon_hours: float = 24.0
+    bucket_hours: float = 4.0
+    time_limit_s: float = 10.0
+    method: str = "auto"
+    partitions: int = 1  # > 1: columns and sub-solves per partition of destination regions
+
+    def check(self) -> None:
+        if not (isinstance(self.time_limit_s, int | float) and math.isfinite(self.time_limit_s) and self.time_limit_s > 0):
+            raise InvalidRerouteError("time_limit_s", f"must be a number of seconds > 0, got {self.time_limit_s!r}")
+        if self.top_k < 1:
+            raise InvalidRerouteError("top_k", f"must be >= 1, got {self.top_k!r}")
+        if self.move_cost_usd < 0 or not math.isfinite(self.move_cost_usd):
+            raise InvalidRerouteError("move_cost_usd", f"must be a finite number >= 0, got {self.move_cost_usd!r}")
+        if self.bucket_hours <= 0 or self.horizon_hours < self.bucket_hours:
+            raise InvalidRerouteError("bucket_hours", "must be > 0 and at most horizon_hours")
+        if self.method not in ("auto", "lagrangian", "mip"):
+            raise InvalidRerouteError("method", f"must be auto, lagrangian or mip, got {self.method!r}")
+        if self.partitions < 1:
+            raise InvalidRerouteError("partitions", f"must be >= 1, got {self.partitions!r}")
+
+
+Leg = tuple[int, int, tuple[int, ...]]  # (node, option, units per line of the order)
+
+
+@dataclass
+class _Cols:
+    """One order's columns, compactly (the full candidate sets are not kept: 100k orders)."""
+
+    legs: list[tuple[Leg, ...]]  # per column
+    score: np.ndarray  # float[k] the route() score
+    terms: np.ndarray  # float[T, k] contributions per term
+    values: np.ndarray  # float[T, k] values per term
+    eta: np.ndarray  # float[k] latest leg's ETA (hours from the snapshot)
+    current: int  # the column of the current plan, -1 when it is not allowed now
+    keep: int
+    min_ships: int  # fewest shipments of any plan generated for the order
+    promise_hours: float
+    skus: tuple[str, ...]  # the order's SKU per line, in the context's line order (units are per line)
+    note: str = ""  # why the current plan is not a column
+
+
+@dataclass
+class Move:
+    order_id: str
+    decision_id: str  # the decision it leaves
+    from_plan: dict
+    to_plan: dict
+    score_delta: float
+    terms: list[dict]  # [{term, delta}] contribution deltas
+    sentence: str
+    new_decision_id: str | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "order_id": self.order_id,
+            "decision_id": self.decision_id,
+            "new_decision_id": self.new_decision_id,
+            "from": self.from_plan,
+            "to": self.to_plan,
+            "score_delta": round(self.score_delta, 6),
+            "terms": self.terms,
+            "sentence": self.sentence,
+        }
+
+
+@dataclass
+class ReroutePlan:
+    """What :func:`plan_reroute` found; nothing is changed until :func:`apply_moves`."""
+
+    job_id: str
+    created_at: datetime
+    strategy: str
+    options: RerouteOptions
+    orders: int
+    moves: list[Move]
+    unplaced: list[dict]
+    skipped: list[dict]
+    conflicts: list[dict]
+    kpis_before: dict
+    kpis_after: dict
+    objective: float
+    bound: float
+    gap: float
+    solver: dict
+    timings: dict
+    applied: bool = False
+    # kept for apply: the snapshot and the columns of every order (not serialised)
+    backlog: list[OpenOrder] = field(default_factory=list, repr=False)
+    choice: np.ndarray | None = field(default=None, repr=False)
+    cols: list[_Cols] = field(default_factory=list, repr=False)
+    problem: BatchProblem | None = field(default=None, repr=False)
+    snapshot: LiveState | None = field(default=None, repr=False)
+    row_kinds: dict = field(default_factory=dict, repr=False)
+
+    def summary(self) -> dict:
+        return {
+            "job_id": self.job_id,
+            "created_at": self.created_at.isoformat(),
+            "strategy": self.strategy,
+            "applied": self.applied,
+            "orders": self.orders,
+            "moved": len(self.moves),
+            "unplaced": len(self.unplaced),
+            "skipped": len(self.skipped),
+            "objective": round(self.objective, 4),
+            "bound": round(self.bound, 4),
+            "gap": self.gap,
+            "kpis_before": self.kpis_before,
+            "kpis_after": self.kpis_after,
+            "solver": self.solver,
+            "timings": self.timings,
+        }
+
+    def to_json(self) -> dict:
+        return {
+            **self.summary(),
+            "moves": [m.to_json() for m in self.moves],
+            "unplaced_orders": self.unplaced,
+            "skipped_orders": self.skipped,
+            "conflicts": self.conflicts,
+        }
+
+
+# ------------------------------------------------------------------ snapshot
+def plan_alloc(net, plan: dict) -> tuple[list[int], list[int], list[int], list[tuple[int, int]]]:
+    """A plan dict's reservation as (nodes, skus, qty, lanes) indices on ``net``."""
+    node_index = {nid: i for i, nid in enumerate(net.node_ids)}
+    sku_index = {s: i for i, s in enumerate(net.sku_ids)}
+    opt_index = {(c, s): o for o, (c, s) in enumerate(zip(net.option_carrier, net.option_service))}
+    nodes, skus, qty, lanes = [], [], [], []
+    for leg in (plan or {}).get("legs", []):
+        n = node_index[leg["node_id"]]
+        lanes.append((n, opt_index[(leg["carrier_id"], leg["service"])]))
+        for line in leg["lines"]:
+            nodes.append(n)
+            skus.append(sku_index[line["sku"]])
+            qty.append(int(line["qty"]))
+    return nodes, skus, qty, lanes
+
+
+def released_snapshot(state: LiveState, allocs: Sequence[tuple]) -> LiveState:
+    """A detached copy of ``state`` with every allocation in ``allocs`` given back."""
+    snap = state.detached_copy()
+    for nodes, skus, qty, lanes in allocs:
+        if nodes:
+            np.subtract.at(snap.reserved, (np.asarray(nodes), np.asarray(skus)), np.asarray(qty))
+        for n, o in lanes:
+            snap.lane_used[n, o] = max(0.0, snap.lane_used[n, o] - 1.0)
+        for n in {n for n, _ in lanes}:
+            snap.queue_orders[n] = max(0.0, snap.queue_orders[n] - 1.0)
+    np.maximum(snap.reserved, 0, out=snap.reserved)
+    snap._touch()
+    return snap
+
+
+# ------------------------------------------------------------------- columns
+def _current_legs(net, order: Order, ctx: OrderContext, plan: dict) -> tuple[Leg, ...]:
+    node_index = {nid: i for i, nid in enumerate(net.node_ids)}
+    opt_index = {(c, s): o for o, (c, s) in enumerate(zip(net.option_carrier, net.option_service))}
+    line_of = {net.sku_ids[int(s)]: k for k, s in enumerate(ctx.sku_idx.tolist())}
+    legs = []
+    for leg in plan.get("legs", []):
+        units = [0] * len(ctx.qty)
+        for line in leg["lines"]:
+            units[line_of[line["sku"]]] += int(line["qty"])
+        legs.append((node_index[leg["node_id"]], opt_index[(leg["carrier_id"], leg["service"])], tuple(units)))
+    return tuple(sorted(legs))
+
+
+def _legs_of(out: Ranked, c: int) -> tuple[Leg, ...]:
+    cs = out.cs
+    keep = cs.leg_node[c] >= 0
+    nodes = cs.leg_node[c][keep].tolist()
+    opts = cs.leg_opt[c][keep].tolist()
+    units = cs.leg_units[c][keep].tolist()
+    return tuple(sorted((n, o, tuple(u)) for n, o, u in zip(nodes, opts, units)))
+
+
+def _find(out: Ranked, legs: tuple[Leg, ...]) -> int:
+    """The candidate of ``out`` with exactly these legs, or -1."""
+    cs = out.cs
+    if not len(cs):
+        return -1
+    n_legs = (cs.leg_node >= 0).sum(axis=1)
+    first = legs[0]
+    hit = (n_legs == len(legs)) & (cs.leg_node == first[0]).any(axis=1)
+    for c in np.flatnonzero(hit).tolist():
+        if _legs_of(out, c) == legs:
+            return int(c)
+    return -1
+
+
+@dataclass
+class _Gen:
+    """Columns and usage triplets of a list of orders (one partition, or the whole backlog)."""
+
+    cols: list[_Cols]
+    rows: np.ndarray
+    cols_idx: np.ndarray  # column (o * W + k), o local to the list
+    vals: np.ndarray
+    term_names: tuple[str, ...]
+    seconds: float
+
+
+def _row_layout(net, opts: RerouteOptions) -> dict:
+    n, s, o = net.n_nodes, len(net.sku_ids), net.n_options
+    nb = int(math.ceil(opts.horizon_hours / opts.bucket_hours - 1e-9))
+    return {"stock": 0, "lane": n * s, "pick": n * s + n * o, "n_rows": n * s + n * o + n * nb, "buckets": nb}
+
+
+def generate_columns(
+    router: Router, snapshot: LiveState, backlog: Sequence[OpenOrder], now: datetime, strategy: str,
+    opts: RerouteOptions, progress: Callable[[int, int], None] | None = None,
+) -> _Gen:
+    """Every order's columns on ``snapshot`` and what they use of each row (see the module docstring)."""
+    t0 = time.perf_counter()
+    net = router.network
+    lay = _row_layout(net, opts)
+    n_sku, n_opt, nb, bh = len(net.sku_ids), net.n_options, lay["buckets"], opts.bucket_hours
+    width = opts.top_k + 2
+    at_hours = router._hours(now)
+    rows: list[int] = []
+    cidx: list[int] = []
+    vals: list[float] = []
+    out_cols: list[_Cols] = []
+    term_names: tuple[str, ...] = ()
+    closed = snapshot.closed_manual | snapshot.closed_sched
+    for i, oo in enumerate(backlog):
+        order = oo.order
+        ctx = router.contexts.build(order, now, snapshot.weather_at_region)
+        seg = None
+        if router.targets is not None:
+            s = router.targets.segment(ctx.tier, net.region_ids[ctx.dest_region] if ctx.dest_region >= 0 else None)
+            seg = None if s is None else router.targets.keys[s]
+        view = snapshot.view(ctx.sku_idx, at_hours, seg)
+        out = router.decide(view, ctx, strategy, explain=False)
+        if not term_names and out.scores.terms:
+            term_names = tuple(t.name for t in out.scores.terms)
+        cur_legs = _current_legs(net, order, ctx, oo.plan)
+        picks = list(out.ranking[: opts.top_k].tolist())
+        cur = _find(out, cur_legs) if cur_legs else -1
+        note = ""
+        if cur >= 0 and cur not in picks:
+            if bool(closed[[leg[0] for leg in cur_legs]].any()):
+                note = "its node is closed"
+                cur = -1
+            else:
+                picks.append(cur)
+        elif cur < 0 and cur_legs:
+            shut = [net.node_ids[leg[0]] for leg in cur_legs if closed[leg[0]]]
+            note = f"{', '.join(shut)} closed" if shut else "not among the plans generated now"
+        n_legs = (out.cs.leg_node >= 0).sum(axis=1) if len(out.cs) else np.zeros(0, dtype=np.int64)
+        ranked = out.ranking
+        min_ships = int(n_legs[ranked].min()) if len(ranked) else len(cur_legs)
+        k = len(picks)
+        tm = out.scores.contributions_matrix[:, picks] if picks else np.zeros((len(term_names), 0))
+        tv = out.scores.values_matrix[:, picks] if picks else np.zeros((len(term_names), 0))
+        score = out.scores.total[picks].astype(float) if picks else np.zeros(0)
+        eta = (
+            np.where(out.cs.leg_node[picks] >= 0, out.cs.leg_eta_hours[picks], 0.0).max(axis=1)
+            if picks else np.zeros(0)
+        )
+        legs_list = [_legs_of(out, c) for c in picks]
+        cur_col = picks.index(cur) if cur >= 0 else -1
+        # the keep column: the current reservation as it is, scored as the current plan (or the worst) + penalty
+        if cur_col >= 0:
+            keep_score, keep_tm, keep_tv, keep_eta = float(score[cur_col]), tm[:, [cur_col]], tv[:, [cur_col]], eta[cur_col]
+        else:
+            # not among the plans generated now (its node closed, say): priced on its own, on the same
+            # view (the lane risk of this pricing is the analytic estimate)
+            keep_score, keep_tm, keep_tv, keep_eta = _price_legs(router, view, ctx, cur_legs, len(term_names))
+        legs_list.append(cur_legs)
+        score = np.append(score, keep_score)
+        tm = np.hstack([tm, keep_tm])
+        tv = np.hstack([tv, keep_tv])
+        eta = np.append(eta, keep_eta)
+        keep = k
+        base = i * width
+        for j, c in enumerate(picks):
+            col = base + j
+            cs = out.cs
+            live = np.flatnonzero(cs.leg_node[c] >= 0)
+            for leg in live.tolist():
+                n = int(cs.leg_node[c, leg])
+                o = int(cs.leg_opt[c, leg])
+                for line, u in enumerate(cs.leg_units[c, leg].tolist()):
+                    if u:
+                        rows.append(n * n_sku + int(ctx.sku_idx[line]))
+                        cidx.append(col)
+                        vals.append(float(u))
+                rows.append(lay["lane"] + n * n_opt + o)
+                cidx.append(col)
+                vals.append(1.0)
+                # the pick must finish by the promise minus the leg's time after the pick
+                after_pick = float(cs.leg_eta_hours[c, leg] - cs.leg_queue_hours[c, leg])
+                deadline = float(ctx.promise_hours) - after_pick
+                b0 = int(max(deadline, 0.0) // bh)
+                for b in range(b0, nb):
+                    rows.append(lay["pick"] + n * nb + b)
+                    cidx.append(col)
+                    vals.append(1.0)
+        col = base + keep
+        for n, o, units in cur_legs:
+            for line, u in enumerate(units):
+                if u:
+                    rows.append(n * n_sku + int(ctx.sku_idx[line]))
+                    cidx.append(col)
+                    vals.append(float(u))
+            rows.append(lay["lane"] + n * n_opt + o)
+            cidx.append(col)
+            vals.append(1.0)
+        out_cols.append(
+            _Cols(
+                legs_list, score, tm, tv, eta, cur_col, keep, min_ships, float(ctx.promise_hours),
+                tuple(net.sku_ids[int(s)] for s in ctx.sku_idx.tolist()), note,
+            )
+        )
+        if progress is not None and (i + 1) % 1000 == 0:
+            progress(i + 1, len(backlog))
+    if progress is not None:
+        progress(len(backlog), len(backlog))
+    return _Gen(
+        out_cols,
+        np.asarray(rows, dtype=np.int64),
+        np.asarray(cidx, dtype=np.int64),
+        np.asarray(vals, dtype=np.float64),
+        term_names,
+        time.perf_counter() - t0,
+    )
+
+
+def _price_legs(router: Router, view, ctx: OrderContext, legs: tuple[Leg, ...], n_terms: int):
+    """(score, contributions[T, 1], values[T, 1], latest ETA) of explicit legs on ``view``."""
+    from router.candidates import from_units
+    from router.scoring import score_candidates
+
+    if not legs:
+        return 0.0, np.zeros((n_terms, 1)), np.zeros((n_terms, 1)), float("nan")
+    nodes = np.array([leg[0] for leg in legs], dtype=np.int64)
+    opts = np.array([leg[1] for leg in legs], dtype=np.int64)
+    units = np.array([leg[2] for leg in legs], dtype=np.int64)
+    cs = from_units(nodes, opts, units, router.network, view, ctx)
+    sc = score_candidates(cs, view, ctx, router.params)
+    eta = float(np.where(cs.leg_node[0] >= 0, cs.leg_eta_hours[0], 0.0).max())
+    return float(sc.total[0]), sc.contributions_matrix[:, [0]], sc.values_matrix[:, [0]], eta
+
+
+def _capacity(router: Router, snapshot: LiveState, opts: RerouteOptions) -> np.ndarray:
+    net = router.network
+    lay = _row_layout(net, opts)
+    nb, bh = lay["buckets"], opts.bucket_hours
+    stock = np.maximum(snapshot.on_hand - snapshot.reserved, 0).astype(float).ravel()
+    lane = np.maximum(net.lane_daily_capacity - snapshot.lane_used, 0.0).ravel()
+    lane = np.where(np.isfinite(lane), lane, 1e12)
+    closed = snapshot.closed_manual | snapshot.closed_sched
+    thr = np.where(closed, 0.0, snapshot.throughput_per_hour)
+    ends = (np.arange(nb) + 1) * bh
+    pick = np.maximum(thr[:, None] * ends[None, :] - snapshot.queue_orders[:, None], 0.0).ravel()
+    return np.concatenate([stock, lane, pick])
+
+
+def _row_name(net, opts: RerouteOptions, r: int) -> str:
+    lay = _row_layout(net, opts)
+    n_sku, n_opt, nb = len(net.sku_ids), net.n_options, lay["buckets"]
+    if r < lay["lane"]:
+        return f"stock {net.node_ids[r // n_sku]} {net.sku_ids[r % n_sku]}"
+    if r < lay["pick"]:
+        q = r - lay["lane"]
+        o = q % n_opt
+        return f"lane {net.node_ids[q // n_opt]} {net.option_carrier[o]}/{net.option_service[o]}"
+    q = r - lay["pick"]
+    b = q % nb
+    return f"picks {net.node_ids[q // nb]} by +{(b + 1) * opts.bucket_hours:g}h"
+
+
+def _build_problem(gen: _Gen, capacity: np.ndarray, opts: RerouteOptions) -> BatchProblem:
+    o, w = len(gen.cols), opts.top_k + 2
+    cost = np.full((o, w), np.inf)
+    keep = np.zeros(o, dtype=np.int64)
+    for i, c in enumerate(gen.cols):
+        k = len(c.score)
+        cost[i, :k] = c.score
+        cost[i, :k - 1] += opts.move_cost_usd
+        if c.current >= 0:
+            cost[i, c.current] -= opts.move_cost_usd
+        cost[i, c.keep] += opts.unplaced_penalty_usd
+        keep[i] = c.keep
+    usage = sparse.csr_matrix((gen.vals, (gen.rows, gen.cols_idx)), shape=(len(capacity), o * w))
+    usage.sum_duplicates()
+    return BatchProblem(cost, usage, capacity, keep)
+
+
+# ----------------------------------------------------------------- partitions
+class FixedClock:
+    """A clock that always reads ``now`` (picklable, unlike a lambda): a partition plans at the job's time."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _partition_task(payload: dict) -> dict:
+    """One partition in a worker: its columns on the shared snapshot (the parent solves)."""
+    router = payload["factory"](clock=FixedClock(payload["now"]))
+    opts: RerouteOptions = payload["opts"]
+    gen = generate_columns(router, payload["snapshot"], payload["backlog"], payload["now"], payload["strategy"], opts)
+    return {"gen": gen}
+
+
+def _regions(router: Router, backlog: Sequence[OpenOrder], parts: int) -> list[list[int]]:
+    """Backlog positions grouped into ``parts`` partitions of whole destination regions, balanced by count."""
+    by_region: dict[str, list[int]] = {}
+    for i, oo in enumerate(backlog):
+        by_region.setdefault(oo.order.destination.region or f"@{round(oo.order.destination.lat or 0)}", []).append(i)
+    groups: list[list[int]] = [[] for _ in range(parts)]
+    for _, idx in sorted(by_region.items(), key=lambda kv: -len(kv[1])):
+        min(groups, key=len).extend(idx)
+    return [sorted(g) for g in groups if g]
+
+
+def _merge(gens: list[_Gen], parts: list[list[int]], n: int, width: int) -> _Gen:
+    cols: list[_Cols | None] = [None] * n
+    rows, cidx, vals = [], [], []
+    for gen, idx in zip(gens, parts):
+        idx_arr = np.asarray(idx, dtype=np.int64)
+        for local, c in enumerate(gen.cols):
+            cols[idx[local]] = c
+        o_local = gen.cols_idx // width
+        rows.append(gen.rows)
+        cidx.append(idx_arr[o_local] * width + gen.cols_idx % width)
+        vals.append(gen.vals)
+    names = next((g.term_names for g in gens if g.term_names), ())
+    return _Gen(
+        cols,  # type: ignore[arg-type]
+        np.concatenate(rows), np.concatenate(cidx), np.concatenate(vals), names, max(g.seconds for g in gens),
+    )
+
+
+def _solve_partitioned(problem: BatchProblem, parts: list[list[int]], opts: RerouteOptions) -> BatchSolution:
+    """Each partition under its share of every row, stitched (feasible by construction), then polished whole.
+
+    A partition's share of a row is what its keep columns hold there plus a part of the
+    rest in proportion to what its orders could use beyond that; the shares add up to
+    the capacity, so the stitched choice fits every row.
+    """
+    from router.solver.batch import _Fill, lagrangian
+
+    t0 = time.perf_counter()
+    o, w = problem.cost.shape
+    keep_use = []
+    want = []
+    subs = []
+    for idx in parts:
+        cols = (np.asarray(idx)[:, None] * w + np.arange(w)[None, :]).ravel()
+        sub = problem.usage[:, cols]
+        x = np.zeros(len(cols))
+        x[np.arange(len(idx)) * w + problem.keep[idx]] = 1.0
+        keep_use.append(sub @ x)
+        want.append(np.asarray(sub.max(axis=1).todense()).ravel() * len(idx))
+        subs.append((idx, sub))
+    keep_total = np.sum(keep_use, axis=0)
+    spare = np.maximum(problem.capacity - keep_total, 0.0)
+    want_total = np.sum(want, axis=0)
+    choice = problem.keep.astype(np.int64).copy()
+    bounds = []
+    share_time = max(0.1, opts.time_limit_s * 0.6 / max(1, len(parts)))
+    for (idx, sub), ku, wa in zip(subs, keep_use, want):
+        share = ku + np.where(want_total > 0, spare * wa / np.maximum(want_total, 1e-12), 0.0)
+        sp = BatchProblem(problem.cost[idx], sub.tocsr(), share, problem.keep[idx])
+        lb, ch, _, _ = lagrangian(sp, seconds=share_time)
+        choice[idx] = ch
+        bounds.append(lb)
+    stitched = problem.objective(choice)
+    fl = _Fill(problem)
+    choice = fl.polish(choice, time.perf_counter() + max(0.5, opts.time_limit_s * 0.2))
+    obj = problem.objective(choice)
+    # the single problem's bound, for the gap of the partitioned plan (the shares' bounds are not bounds of it)
+    left = max(0.2, opts.time_limit_s - (time.perf_counter() - t0))
+    lb, _, _, steps = lagrangian(problem, seconds=left)
+    return BatchSolution(
+        choice, obj, min(lb, obj), "feasible", "partitioned", time.perf_counter() - t0,
+        {"partitions": len(parts), "stitched": stitched, "polished": obj, "single_bound": lb, "bound_steps": steps},
+    )
+
+
+# ------------------------------------------------------------------- the plan
+def _fmt_legs(net, legs: tuple[Leg, ...]) -> str:
+    return " + ".join(f"{net.node_ids[n]} {net.option_carrier[o]}/{net.option_service[o]}" for n, o, _ in legs) or "nothing"
+
+
+def _plan_json(net, order_skus: list[str], legs: tuple[Leg, ...], score: float | None) -> dict:
+    return {
+        "legs": [
+            {
+                "node_id": net.node_ids[n],
+                "carrier_id": net.option_carrier[o],
+                "service": net.option_service[o],
+                "lines": [{"sku": order_skus[k], "qty": u} for k, u in enumerate(units) if u > 0],
+            }
+            for n, o, units in legs
+        ],
+        "score": None if score is None or not math.isfinite(score) else round(float(score), 6),
+    }
+
+
+def _kpis(cols: list[_Cols], choice: np.ndarray, problem: BatchProblem, term_names: tuple[str, ...]) -> dict:
+    n = len(cols)
+    if n == 0:
+        return {"orders": 0}
+    ti = {t: i for i, t in enumerate(term_names)}
+    score = cost = 0.0
+    ships = excess = late = 0
+    for c, k in zip(cols, choice.tolist()):
+        score += float(c.score[k])
+        if "cost" in ti:
+            cost += float(c.values[ti["cost"], k])
+        s = len(c.legs[k])
+        ships += s
+        excess += max(0, s - c.min_ships)
+        if np.isfinite(c.eta[k]) and c.eta[k] > c.promise_hours:
+            late += 1
+    load = problem.load(choice)
+    cap = problem.capacity
+    use = np.where(cap > 0, load / np.maximum(cap, 1e-12), np.where(load > 0, np.inf, 0.0))
+    return {
+        "orders": n,
+        "score": round(score, 4),
+        "cost_usd": round(cost, 4),
+        "shipments_per_order": round(ships / n, 6),
+        "excess_splits": int(excess),
+        "past_promise": int(late),
+        "rows_over_capacity": int((load > cap + 1e-6).sum()),
+        "max_row_use": None if not len(use) or not np.isfinite(use.max()) else round(float(use.max()), 4),
+    }
+
+
+def _sentence(net, old: tuple[Leg, ...], new: tuple[Leg, ...], delta: float, terms: list[dict], note: str) -> str:
+    big = sorted((t for t in terms if abs(t["delta"]) >= 0.005), key=lambda t: -abs(t["delta"]))[:2]
+    parts = ", ".join(f"{t['term'].replace('_', ' ')} {'+' if t['delta'] >= 0 else '-'}${abs(t['delta']):.2f}" for t in big)
+    why = f" ({note})" if note else ""
+    return (
+        f"Moved from {_fmt_legs(net, old)}{why} to {_fmt_legs(net, new)}: score "
+        f"{'+' if delta >= 0 else '-'}${abs(delta):.2f}" + (f" ({parts})." if parts else ".")
+    )
+
+
+def plan_reroute(
+    router: Router,
+    backlog: Sequence[OpenOrder],
+    *,
+    opts: RerouteOptions,
+    strategy: str | None = None,
+    skipped: list[dict] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    factory: Callable[..., Router] | None = None,
+    mapper: Callable[[Callable, list], list] | None = None,
+) -> ReroutePlan:
+    """Solve the re-route of ``backlog`` on a snapshot of ``router``'s state; changes nothing.
+
+    With ``opts.partitions > 1``, ``mapper(fn, items)`` (e.g. :func:`router.distributed.ordered_map`
+    with a backend) runs each partition's column generation where it likes, on a router
+    that ``factory(clock=...)`` builds there; without them the partitions run here.
+    """
+    opts.check()
+    strategy = strategy or router.strategy
+    router._check_strategy(strategy)
+    now = router.clock()
+    t0 = time.perf_counter()
+    net = router.network
+    allocs = [plan_alloc(net, oo.plan) for oo in backlog]
+    snapshot = released_snapshot(router.state, allocs)
+    capacity = _capacity(router, snapshot, opts)
+    width = opts.top_k + 2
+    parts = _regions(router, backlog, opts.partitions) if opts.partitions > 1 and len(backlog) > 1 else [list(range(len(backlog)))]
+    timings: dict = {}
+    if len(parts) > 1 and factory is not None and mapper is not None:
+        payloads = [
+            {
+                "factory": factory, "now": now, "opts": opts, "snapshot": snapshot, "strategy": strategy,
+                "backlog": [backlog[i] for i in idx],
+            }
+            for idx in parts
+        ]
+        results = mapper(_partition_task, payloads)
+        gen = _merge([r["gen"] for r in results], parts, len(backlog), width)
+    else:
+        gen = generate_columns(
+            router, snapshot, backlog, now, strategy, opts,
+            None if progress is None else (lambda i, n: progress("columns", i, n)),
+        )
+    timings["columns_s"] = round(time.perf_counter() - t0, 3)
+    problem = _build_problem(gen, capacity, opts)
+    problem = BatchProblem(problem.cost, problem.usage, problem.capacity, problem.keep,
+                           tuple(_row_name(net, opts, r) for r in range(len(capacity))))
+    t1 = time.perf_counter()
+    if progress is not None:
+        progress("solve", 0, 1)
+    if len(parts) > 1:
+        sol = _solve_partitioned(problem, parts, opts)
+    elif backlog:
+        sol = solve_batch(problem, time_limit_s=opts.time_limit_s, method=opts.method, seed=router.seed)
+    else:
+        sol = BatchSolution(np.zeros(0, dtype=np.int64), 0.0, 0.0, "optimal", "empty", 0.0)
+    if progress is not None:
+        progress("solve", 1, 1)
+    timings["solve_s"] = round(time.perf_counter() - t1, 3)
+    problems = check_choice(problem, sol.choice) if backlog else []
+    if problems:  # a solver bug must not reach the ledger
+        raise RouterError(f"re-route job: the solver's plan breaks the model: {problems[:3]}")
+    before = np.array([c.current if c.current >= 0 else c.keep for c in gen.cols], dtype=np.int64)
+    job_id = f"reroute-{uuid.uuid4().hex[:12]}"
+    moves: list[Move] = []
+    unplaced: list[dict] = []
+    load = problem.load(sol.choice) if backlog else np.zeros(0)
+    full = np.flatnonzero(load >= problem.capacity - 1e-6) if backlog else np.zeros(0, dtype=np.int64)
+    full_set = set(full.tolist())
+    usage_csc = problem.usage.tocsc() if backlog else None
+    for i, (oo, c, k) in enumerate(zip(backlog, gen.cols, sol.choice.tolist())):
+        skus = list(c.skus)
+        if k == c.keep:
+            # which rows stopped every real column: those at capacity that the column needs
+            stopped: dict[str, int] = {}
+            for j in range(len(c.score) - 1):
+                col = i * width + j
+                rr = usage_csc.indices[usage_csc.indptr[col]:usage_csc.indptr[col + 1]]
+                for r in rr.tolist():
+                    if r in full_set:
+                        stopped[problem.row_names[r]] = stopped.get(problem.row_names[r], 0) + 1
+            if len(c.score) == 1:
+                reason = "no plan can serve it now" + (f" ({c.note})" if c.note else "")
+            else:
+                reason = "no plan fits the capacities left" + (f" ({c.note})" if c.note else "")
+            unplaced.append({
+                "order_id": oo.order.order_id, "decision_id": oo.decision_id,
+                "reason": reason + ("; kept on its current plan" if c.legs[c.keep] else ""),
+                "rows": sorted(stopped, key=lambda r: -stopped[r])[:5],
+            })
+            continue
+        if k == c.current:
+            continue
+        old_k = c.current if c.current >= 0 else c.keep
+        terms = [
+            {"term": t, "delta": round(float(c.terms[ti, k] - c.terms[ti, old_k]), 6)}
+            for ti, t in enumerate(gen.term_names)
+        ]
+        delta = float(c.score[k] - c.score[old_k])
+        moves.append(
+            Move(
+                order_id=oo.order.order_id,
+                decision_id=oo.decision_id,
+                from_plan=_plan_json(net, skus, c.legs[old_k], c.score[old_k]),
+                to_plan=_plan_json(net, skus, c.legs[k], c.score[k]),
+                score_delta=delta,
+                terms=terms,
+                sentence=_sentence(net, c.legs[old_k], c.legs[k], delta, terms, c.note),
+            )
+        )
+    conflicts = []
+    if unplaced:
+        counts: dict[str, int] = {}
+        for u in unplaced:
+            for r in u["rows"]:
+                counts[r] = counts.get(r, 0) + 1
+        name_idx = {nm: r for r, nm in enumerate(problem.row_names)}
+        for r_name, cnt in sorted(counts.items(), key=lambda kv: -kv[1])[:20]:
+            r = name_idx[r_name]
+            conflicts.append({"row": r_name, "capacity": float(problem.capacity[r]), "used": float(load[r]), "orders_stopped": cnt})
+    timings["total_s"] = round(time.perf_counter() - t0, 3)
+    kb = _kpis(gen.cols, before, problem, gen.term_names) if backlog else {"orders": 0}
+    ka = _kpis(gen.cols, sol.choice, problem, gen.term_names) if backlog else {"orders": 0}
+    return ReroutePlan(
+        job_id=job_id, created_at=now, strategy=strategy, options=opts, orders=len(backlog), moves=moves,
+        unplaced=unplaced, skipped=list(skipped or []), conflicts=conflicts, kpis_before=kb, kpis_after=ka,
+        objective=sol.objective, bound=sol.bound, gap=round(sol.gap, 6),
+        solver={"method": sol.method, "status": sol.status, "seconds": round(sol.seconds, 3), **_jsonable(sol.stages)},
+        timings=timings, backlog=list(backlog), choice=sol.choice, cols=gen.cols, problem=problem, snapshot=snapshot,
+    )
+
+
+def _jsonable(d: dict) -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out[k] = _jsonable(v)
+        elif isinstance(v, np.generic):
+            out[k] = v.item()
+        else:
+            out[k] = v
+    return out
+
+
+# --------------------------------------------------------------- validation
+def check_reroute(router: Router, plan: ReroutePlan) -> list[str]:
+    """An independent check of a move plan, from the plans themselves (not the model's arrays).
+
+    Every order ends with a plan that ships exactly its lines; summed over the backlog's
+    final plans (moved, kept and unplaced), stock per node and SKU stays within what is
+    free plus what the backlog held, lane shipments within what is left plus the
+    backlog's own, no leg ships from a closed node unless it was already there; and only
+    orders of the backlog move. Returns the problems found (empty: the plan is sound).
+    """
+    net = router.network
+    snap = plan.snapshot
+    assert snap is not None
+    out: list[str] = []
+    moved = {m.order_id: m for m in plan.moves}
+    in_backlog = {oo.order.order_id for oo in plan.backlog}
+    for m in plan.moves:
+        if m.order_id not in in_backlog:
+            out.append(f"order {m.order_id} moved but is not in the backlog")
+    need = np.zeros_like(snap.on_hand)
+    lanes = np.zeros_like(snap.lane_used)
+    closed = snap.closed_manual | snap.closed_sched
+    for oo in plan.backlog:
+        m = moved.get(oo.order.order_id)
+        final = m.to_plan if m is not None else oo.plan
+        units: dict[str, int] = {}
+        for leg in final.get("legs", []):
+            for line in leg["lines"]:
+                units[line["sku"]] = units.get(line["sku"], 0) + int(line["qty"])
+        want: dict[str, int] = {}
+        for line in oo.order.lines:
+            want[line.sku] = want.get(line.sku, 0) + int(line.qty)
+        if units != want:
+            out.append(f"order {oo.order.order_id}: the plan ships {units}, the order has {want}")
+        nodes, skus, qty, lns = plan_alloc(net, final)
+        np.add.at(need, (np.asarray(nodes, dtype=np.int64), np.asarray(skus, dtype=np.int64)), np.asarray(qty, dtype=np.int64))
+        for n, o in lns:
+            lanes[n, o] += 1
+            if m is not None and closed[n]:
+                out.append(f"order {oo.order.order_id} moved to closed node {net.node_ids[n]}")
+    free = snap.on_hand - snap.reserved
+    for n, k in zip(*np.nonzero(need > free)):
+        out.append(f"stock {net.node_ids[n]} {net.sku_ids[k]}: {int(need[n, k])} planned, {int(free[n, k])} there")
+    left = net.lane_daily_capacity - snap.lane_used
+    for n, o in zip(*np.nonzero(lanes > left + 1e-9)):
+        out.append(f"lane {net.node_ids[n]} option {o}: {int(lanes[n, o])} shipments, {left[n, o]:g} left")
+    return out
+
+
+# -------------------------------------------------------------------- apply
+def _decision_for_move(router: Router, plan: ReroutePlan, i: int, move: Move) -> tuple[dict, tuple]:
+    """The new decision record of a moved order: the route() record on the snapshot, with the batch's choice first."""
+    oo = plan.backlog[i]
+    c = plan.cols[i]
+    assert plan.snapshot is not None and plan.choice is not None
+    snap = plan.snapshot
+    now = plan.created_at
+    t0 = time.perf_counter()
+    net = router.network
+    ctx = router.contexts.build(oo.order, now, snap.weather_at_region)
+    seg = None
+    if router.targets is not None:
+        s = router.targets.segment(ctx.tier, net.region_ids[ctx.dest_region] if ctx.dest_region >= 0 else None)
+        seg = None if s is None else router.targets.keys[s]
+    view = snap.view(ctx.sku_idx, router._hours(now), seg)
+    out = router.decide(view, ctx, plan.strategy)
+    target = c.legs[int(plan.choice[i])]
+    cand = _find(out, target)
+    if cand < 0:
+        raise RouterError(f"order {oo.order.order_id}: the re-routed plan is not among the plans re-derived for it")
+    rank = int(np.flatnonzero(out.ranking == cand)[0])
+    order = [cand] + [int(x) for x in out.ranking.tolist() if int(x) != cand]
+    moved = Ranked(out.cs, out.scores, np.asarray(order, dtype=np.int64), out.strategy, out.fallback)
+    record = router.records.full(oo.order, now, ctx, view, moved, router.params, t0)
+    record["decision_id"] = f"{plan.job_id}-{i}"
+    record["supersedes"] = move.decision_id
+    record["reroute"] = {
+        "job_id": plan.job_id,
+        "supersedes": move.decision_id,
+        "rank": rank,
+        "from": move.from_plan,
+        "score_delta": round(move.score_delta, 6),
+        "terms": move.terms,
+        "sentence": move.sentence,
+    }
+    record["rationale"]["sentence"] = move.sentence + " " + record["rationale"].get("sentence", "")
+    alloc = plan_alloc(net, record["chosen"])
+    return record, alloc
+
+
+def apply_moves(router: Router, plan: ReroutePlan) -> ReroutePlan:
+    """Write the moves: one new decision per moved order and the reservations swapped, all or nothing.
+
+    Raises
+    ------
+    RerouteConflict
+        Something changed since the plan was made (units taken, an order released or
+        shipped, already applied); nothing changed: plan again.
+    """
+    if plan.applied:
+        raise RerouteConflict(f"re-route job {plan.job_id} was already applied")
+    if not plan.moves:
+        plan.applied = True
+        return plan
+    net = router.network
+    index = {oo.order.order_id: i for i, oo in enumerate(plan.backlog)}
+    built = []
+    for m in plan.moves:
+        i = index[m.order_id]
+        record, new_alloc = _decision_for_move(router, plan, i, m)
+        old_alloc = plan_alloc(net, plan.backlog[i].plan)
+        built.append((m, record, old_alloc, new_alloc))
+
+    def rows(alloc) -> list[tuple[str, str, int]]:
+        agg: dict[tuple[str, str], int] = {}
+        for n, k, q in zip(alloc[0], alloc[1], alloc[2]):
+            key = (net.node_ids[n], net.sku_ids[k])
+            agg[key] = agg.get(key, 0) + int(q)
+        return [(a, b, q) for (a, b), q in sorted(agg.items())]
+
+    state = router.state
+    with state.lock:
+        if router.ledger is not None:
+            from router.errors import InvalidEventError, LedgerError, ReservationConflict
+
+            try:
+                router.ledger.apply_reroute(
+                    router.stock_pool,
+                    [(m.decision_id, rec, rows(old), rows(new)) for m, rec, old, new in built],
+                    created_at=plan.created_at.isoformat(),
+                )
+            except (ReservationConflict, InvalidEventError) as exc:
+                raise RerouteConflict(f"re-route job {plan.job_id} not applied, nothing changed: {exc}") from exc
+            except LedgerError:
+                raise
+        # this process's cache: give back every old plan, then take every new one
+        for _, _, old, _ in built:
+            state.release(*old)
+        taken = []
+        for m, _, _, new in built:
+            if state.try_reserve(*new):
+                taken.append(new)
+                continue
+            if router.ledger is not None:
+                # the ledger (the truth) took the moves; this cache was stale: read the truth again
+                router.refresh_stock()
+                break
+            for t in taken:
+                state.release(*t)
+            for _, _, o2, _ in built:
+                state.try_reserve(*o2)
+            raise RerouteConflict(
+                f"re-route job {plan.job_id} not applied, nothing changed: the units of order {m.order_id}'s "
+                "new plan were taken since the plan was made"
+            )
+    for m, rec, _, _ in built:
+        m.new_decision_id = rec["decision_id"]
+    plan.applied = True
+    router.recorded += len(built) if router.ledger is not None else 0
+    return plan
