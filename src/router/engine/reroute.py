@@ -178,7 +178,7 @@ class ReroutePlan:
     cols: list[_Cols] = field(default_factory=list, repr=False)
     problem: BatchProblem | None = field(default=None, repr=False)
     snapshot: LiveState | None = field(default=None, repr=False)
-    row_kinds: dict = field(default_factory=dict, repr=False)
+    term_names: tuple[str, ...] = field(default=(), repr=False)
 
     def summary(self) -> dict:
         return {
@@ -264,6 +264,22 @@ def _legs_of(out: Ranked, c: int) -> tuple[Leg, ...]:
     return tuple(sorted((n, o, tuple(u)) for n, o, u in zip(nodes, opts, units)))
 
 
+def _diverse(out: Ranked, k: int) -> list[int]:
+    """The best-ranked plan of each distinct set of nodes, best first, up to ``k``.
+
+    The ranking's next plans are mostly the best plan's nodes with another carrier; when
+    orders compete for stock, what helps the joint choice is other nodes to ship from.
+    """
+    ranking = out.ranking
+    if not len(ranking):
+        return []
+    head = ranking[: max(8 * k, 64)]
+    nodes = np.sort(np.where(out.cs.leg_node[head] >= 0, out.cs.leg_node[head], -1), axis=1)
+    _, first = np.unique(nodes, axis=0, return_index=True)
+    picks = head[np.sort(first)][:k]
+    return [int(c) for c in picks.tolist()]
+
+
 def _find(out: Ranked, legs: tuple[Leg, ...]) -> int:
     """The candidate of ``out`` with exactly these legs, or -1."""
     cs = out.cs
@@ -325,7 +341,7 @@ def generate_columns(
         if not term_names and out.scores.terms:
             term_names = tuple(t.name for t in out.scores.terms)
         cur_legs = _current_legs(net, order, ctx, oo.plan)
-        picks = list(out.ranking[: opts.top_k].tolist())
+        picks = _diverse(out, opts.top_k)
         cur = _find(out, cur_legs) if cur_legs else -1
         note = ""
         if cur >= 0 and cur not in picks:
@@ -764,6 +780,7 @@ def plan_reroute(
         objective=sol.objective, bound=sol.bound, gap=round(sol.gap, 6),
         solver={"method": sol.method, "status": sol.status, "seconds": round(sol.seconds, 3), **_jsonable(sol.stages)},
         timings=timings, backlog=list(backlog), choice=sol.choice, cols=gen.cols, problem=problem, snapshot=snapshot,
+        term_names=gen.term_names,
     )
 
 

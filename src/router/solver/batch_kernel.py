@@ -28,8 +28,13 @@ def fill(
     vals: np.ndarray,
     left: np.ndarray,
     choice: np.ndarray,
+    release: bool = True,
 ) -> int:
     """Re-choose each order of ``seq`` in turn; ``left`` and ``choice`` are updated in place.
+
+    ``release=False``: the orders of ``seq`` hold nothing yet (``choice`` is ignored for
+    them on entry); each takes its best column that fits, or is set to -1 when none does
+    (order-by-order routing from empty).
 
     ``score`` float[O, K] (inf: no column); columns are flat ``o * K + k`` and their usage
     is ``rows[indptr[c]:indptr[c + 1]]`` with amounts ``vals[...]`` (CSC). Returns the
@@ -44,6 +49,7 @@ def fill(
             np.ascontiguousarray(vals, dtype=np.float64),
             left,
             choice,
+            bool(release),
         )
     )
 
@@ -55,16 +61,17 @@ def _kernel():
     return njit(cache=True, nogil=True)(_fill_py)
 
 
-def _fill_py(seq, score, indptr, rows, vals, left, choice):  # pragma: no cover - compiled
+def _fill_py(seq, score, indptr, rows, vals, left, choice, release):  # pragma: no cover - compiled
     n_cols = score.shape[1]
     changed = 0
     eps = 1e-9
     for t in range(seq.shape[0]):
         o = seq[t]
-        cur = choice[o]
-        c0 = o * n_cols + cur
-        for p in range(indptr[c0], indptr[c0 + 1]):
-            left[rows[p]] += vals[p]
+        cur = choice[o] if release else -1
+        if release:
+            c0 = o * n_cols + cur
+            for p in range(indptr[c0], indptr[c0 + 1]):
+                left[rows[p]] += vals[p]
         best = -1
         best_s = np.inf
         for k in range(n_cols):
@@ -81,6 +88,10 @@ def _fill_py(seq, score, indptr, rows, vals, left, choice):  # pragma: no cover 
                 best = k
                 best_s = s
         if best < 0:
+            if not release:
+                choice[o] = -1
+                changed += 1
+                continue
             best = cur  # the column it held fits: its capacity was just given back
         c1 = o * n_cols + best
         for p in range(indptr[c1], indptr[c1 + 1]):
