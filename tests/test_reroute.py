@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import ROOT, SHARED_DATA
 from scipy import sparse
 
 from router.demand import generate_orders
@@ -19,8 +20,6 @@ from router.engine.reroute import (
 from router.scenario import load_scenario
 from router.solver.batch import BatchProblem, check_choice, greedy_sequential, lagrangian, solve_batch
 from router.solver.gap import read_gap_file
-
-from conftest import ROOT, SHARED_DATA
 
 NATIONAL = ROOT / "scenarios" / "national.yaml"
 
