@@ -872,3 +872,276 @@ def override(
     except (RouterError, KeyError) as exc:
         _fail(exc)
     console.print(f"{out['override_id']}: {out['sentence']}", soft_wrap=True)
+
+
+# ------------------------------------------------------------------ batch re-routing
+REROUTE_KPIS = (
+    ("score", "score (USD)", "{:,.2f}"),
+    ("cost_usd", "cost (USD)", "{:,.2f}"),
+    ("shipments_per_order", "shipments/order", "{:.3f}"),
+    ("excess_splits", "excess splits", "{:d}"),
+    ("past_promise", "past promise", "{:d}"),
+    ("rows_over_capacity", "rows over capacity", "{:d}"),
+)
+
+
+def read_backlog_file(path: Path) -> list[str]:
+    """Order ids from a file: a JSON list of strings, or one id a line (blank lines and ``#`` comments skipped)."""
+    name = "standard input" if str(path) == "-" else str(path)
+    try:
+        raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+        text = raw.decode("utf-8")
+    except OSError as exc:
+        raise RouterError(f"cannot read the backlog {name}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise RouterError(f"cannot read the backlog {name}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    if text.lstrip().startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RouterError(
+                f"cannot read the backlog {name}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+            ) from None
+        for i, oid in enumerate(data):
+            if not isinstance(oid, str) or not oid.strip():
+                raise RouterError(f"{name}: backlog[{i}]: an order id must be a non-empty string, got {oid!r}")
+        ids = [oid.strip() for oid in data]
+    else:
+        ids = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not ids:
+        raise RouterError(f"{name}: backlog: the file names no order id")
+    return ids
+
+
+def read_events_file(path: Path) -> list:
+    """The JSON list of live-state events in a file (or an object ``{"events": [...]}``, the HTTP body)."""
+    name = "standard input" if str(path) == "-" else str(path)
+    try:
+        raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+        data = json.loads(raw.decode("utf-8"))
+    except OSError as exc:
+        raise RouterError(f"cannot read the events {name}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise RouterError(f"cannot read the events {name}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise RouterError(
+            f"cannot read the events {name}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if isinstance(data, dict) and set(data) == {"events"}:
+        data = data["events"]
+    if not isinstance(data, list):
+        raise RouterError(f"cannot read the events {name}: the JSON must be a list of events, not {type(data).__name__}")
+    return data
+
+
+def _apply_cli_events(router: Router, raw: list, source: str) -> int:
+    """Apply events to this process's state only: checked first (``events[i].field``), the ledger untouched.
+
+    The ledger's own event log (what ``POST /v1/events`` appended for this pool) is applied
+    first, as a service worker would; then the file's events, in order. A stock event in
+    the file changes this run's picture of the stock, not the ledger's stock table.
+    """
+    from router.errors import InvalidEventError
+    from router.service.events import EventSync
+
+    sync = EventSync(router)  # reads the log; writes nothing
+    try:
+        events = sync.check(raw)
+    except InvalidEventError as exc:
+        raise InvalidEventError(exc.field, exc.reason, source=source) from None
+    state = router.state
+    sink, state.stock_sink = state.stock_sink, None
+    try:
+        for i, ev in enumerate(events):
+            try:
+                state.apply(ev)
+            except InvalidEventError as exc:
+                raise InvalidEventError(f"events[{i}].{exc.field}", exc.reason, source=source) from None
+    finally:
+        state.stock_sink = sink
+    return sync.seq
+
+
+@app.command()
+def reroute(
+    scenario: Annotated[Optional[Path], typer.Option(help="the scenario the orders were routed on")] = None,
+    ledger: Annotated[str, typer.Option(help="ledger database URL")] = DEFAULT_LEDGER_URL,
+    backlog: Annotated[
+        Optional[Path], typer.Option(help="order ids to re-route, one a line or a JSON list (default: every open order)")
+    ] = None,
+    filter_node: Annotated[Optional[list[str]], typer.Option(help="only orders with a leg at this node (repeatable)")] = None,
+    filter_region: Annotated[Optional[list[str]], typer.Option(help="only orders to this region (repeatable)")] = None,
+    filter_tier: Annotated[Optional[list[str]], typer.Option(help="only orders of this tier (repeatable)")] = None,
+    events: Annotated[
+        Optional[Path], typer.Option(help="a JSON list of live-state events applied before planning, e.g. a closure")
+    ] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="write the moves (default: a dry run that changes nothing)")] = False,
+    time_limit: Annotated[float, typer.Option(help="solver time limit, seconds")] = 10.0,
+    top_k: Annotated[int, typer.Option(help="ranked plans per order besides its current one")] = 6,
+    move_cost: Annotated[float, typer.Option(help="what moving an order costs, USD")] = 0.5,
+    partitions: Annotated[int, typer.Option(help="> 1: solve per partition of destination regions")] = 1,
+    backend: Annotated[str, typer.Option(help="where partitions run: local, dask or serial")] = "local",
+    address: Annotated[Optional[str], typer.Option(help="Dask scheduler address, e.g. tcp://host:8786")] = None,
+    now: Annotated[
+        Optional[str], typer.Option(help="re-route time, ISO 8601 (default: the latest order's created_at)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the whole move plan as JSON")] = False,
+) -> None:
+    """Re-optimise open orders jointly (after a closure, say): a dry run unless --apply.
+
+    The backlog's reservations are given back on a snapshot, every order gets its ranked
+    plans, its current plan and a keep column, and one model under shared stock, lane
+    and pick capacities picks a plan per order. With --apply the moves are written as
+    one new decision each, superseding the old, all in one ledger transaction.
+    Bad input is one line naming the field and exit code 2; nothing changes.
+    """
+    from router.distributed import BACKENDS
+    from router.engine.reroute import RerouteOptions
+
+    try:
+        opts = RerouteOptions(top_k=top_k, move_cost_usd=move_cost, time_limit_s=time_limit, partitions=partitions)
+        opts.check()
+        if backend not in BACKENDS:
+            raise RouterError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        at = None
+        if now is not None:
+            try:
+                at = datetime.fromisoformat(now)
+            except ValueError:
+                raise RouterError(f"--now {now!r} is not an ISO 8601 time such as 2026-11-02T12:00:00Z") from None
+            at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+        ids = None if backlog is None else read_backlog_file(backlog)
+        raw_events = None if events is None else read_events_file(events)
+        flt = {
+            k: v for k, v in (("nodes", filter_node), ("regions", filter_region), ("tiers", filter_tier)) if v
+        } or None
+        sc = load_scenario(scenario or default_scenario())
+        clock = ManualClock(at or sc.start)
+        router = Router(sc, ledger=_open_existing(ledger), seed=sc.seed, clock=clock)
+    except (RouterError, ValueError, OSError) as exc:
+        _fail(exc)
+    try:
+        try:
+            if raw_events is not None:
+                _apply_cli_events(router, raw_events, str(events))
+            else:
+                from router.service.events import EventSync
+
+                EventSync(router)  # the ledger's event log, as a service worker sees it
+            open_orders, skipped = router.open_backlog(ids, filter=flt)
+            if at is None and open_orders:
+                clock.now = max(oo.order.created_at for oo in open_orders)
+            router.state.set_clock_hours(max((clock.now - sc.start).total_seconds() / 3600.0, 0.0))
+            plan = _run_reroute(router, open_orders, opts, apply, partitions, backend, address, show_bar=not as_json)
+            plan.skipped[:0] = skipped
+        finally:
+            router.close()
+    except (RouterError, ValueError, OSError) as exc:
+        _fail(exc)
+    if as_json:
+        console.print_json(json.dumps(plan.to_json(), default=str))
+        return
+    _print_reroute(plan)
+
+
+def _run_reroute(router: Router, backlog, opts, apply: bool, partitions: int, backend: str, address, *, show_bar: bool):
+    from functools import partial
+
+    from rich.progress import TaskID
+
+    from router.distributed import ordered_map
+
+    with Progress(
+        TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, disable=not show_bar,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        mapper = None
+        if partitions > 1:
+            mapper = partial(
+                ordered_map, backend=backend, address=address,  # type: ignore[arg-type]  # checked against BACKENDS
+                progress=lambda done, total: progress("partitions", done, total),
+            )
+        return router.reroute(
+            backlog=backlog, apply=apply, time_limit_s=opts.time_limit_s, options=opts, progress=progress, mapper=mapper
+        )
+
+
+def _print_reroute(plan) -> None:
+    s = plan.summary()
+    gap = s["gap"]
+    solver = plan.solver
+    table = Table(title=f"re-route job {plan.job_id} at {plan.created_at.isoformat(timespec='seconds')}", box=box.SIMPLE_HEAD)
+    for col in ("job", "", "KPI", "before", "after"):
+        table.add_column(col, justify="left" if col in ("job", "KPI") else "right")
+    job = [
+        ("orders", str(s["orders"])),
+        ("moved", str(s["moved"])),
+        ("unplaced", str(s["unplaced"])),
+        ("skipped", str(s["skipped"])),
+        ("objective", f"{s['objective']:,.2f}"),
+        ("bound", f"{s['bound']:,.2f}"),
+        ("gap", "-" if gap is None or not math.isfinite(gap) else f"{100 * gap:.3f} %"),
+        ("solver", f"{solver.get('method')}, {solver.get('status')}"),
+        ("seconds", f"{plan.timings.get('total_s', 0):.2f}"),
+    ]
+    kpis = []
+    for key, label, fmt in REROUTE_KPIS:
+        b, a = plan.kpis_before.get(key), plan.kpis_after.get(key)
+        kpis.append((label, "-" if b is None else fmt.format(b), "-" if a is None else fmt.format(a)))
+    for i in range(max(len(job), len(kpis))):
+        left = job[i] if i < len(job) else ("", "")
+        right = kpis[i] if i < len(kpis) else ("", "", "")
+        table.add_row(*left, *right)
+    console.print(table)
+    if plan.moves:
+        console.print(f"[bold]moves[/bold] ({len(plan.moves)}):")
+        for m in plan.moves[:10]:
+            console.print(f"  {m.order_id}: {escape(m.sentence)}", soft_wrap=True)
+        if len(plan.moves) > 10:
+            console.print(f"  ... and {len(plan.moves) - 10} more (--json lists every move)")
+    if plan.unplaced:
+        console.print(f"[bold]unplaced[/bold] ({len(plan.unplaced)}):")
+        for u in plan.unplaced[:20]:
+            rows = f" [rows at capacity: {', '.join(u['rows'])}]" if u.get("rows") else ""
+            console.print(f"  {u['order_id']}: {escape(u['reason'] + rows)}", soft_wrap=True)
+        if len(plan.unplaced) > 20:
+            console.print(f"  ... and {len(plan.unplaced) - 20} more")
+    if plan.skipped:
+        console.print(f"[bold]skipped[/bold] ({len(plan.skipped)}):")
+        for u in plan.skipped[:20]:
+            console.print(f"  {u['order_id']}: {escape(u['reason'])}", soft_wrap=True)
+        if len(plan.skipped) > 20:
+            console.print(f"  ... and {len(plan.skipped) - 20} more")
+    if plan.applied:
+        console.print(f"[green]applied:[/green] {len(plan.moves)} new decisions (job {plan.job_id})")
+    else:
+        console.print(
+            "dry run: nothing changed" + (f" (--apply writes the {len(plan.moves)} moves)" if plan.moves else "")
+        )
+
+
+@app.command()
+def release(
+    order_id: str,
+    shipped: Annotated[bool, typer.Option("--shipped", help="mark it shipped (default: released to picking)")] = False,
+    scenario: Annotated[Optional[Path], typer.Option(help="the scenario the order was routed on")] = None,
+    ledger: Annotated[str, typer.Option(help="ledger database URL")] = DEFAULT_LEDGER_URL,
+) -> None:
+    """Mark a routed order released to picking (or shipped): re-routing no longer moves it."""
+    state = "shipped" if shipped else "released"
+    try:
+        router = Router(load_scenario(scenario or default_scenario()), ledger=_open_existing(ledger), risk_model=None)
+        try:
+            router.release(order_id, state=state)
+        finally:
+            router.close()
+    except (RouterError, KeyError) as exc:
+        _fail(exc)
+    console.print(f"{order_id}: {state} (re-routing no longer moves it)")
