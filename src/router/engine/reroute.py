@@ -720,7 +720,7 @@ def plan_reroute(
     load = problem.load(sol.choice) if backlog else np.zeros(0)
     full = np.flatnonzero(load >= problem.capacity - 1e-6) if backlog else np.zeros(0, dtype=np.int64)
     full_set = set(full.tolist())
-    usage_csc = problem.usage.tocsc() if backlog else None
+    usage_csc = problem.usage.tocsc()
     for i, (oo, c, k) in enumerate(zip(backlog, gen.cols, sol.choice.tolist())):
         skus = list(c.skus)
         if k == c.keep:
@@ -819,8 +819,8 @@ def check_reroute(router: Router, plan: ReroutePlan) -> list[str]:
     lanes = np.zeros_like(snap.lane_used)
     closed = snap.closed_manual | snap.closed_sched
     for oo in plan.backlog:
-        m = moved.get(oo.order.order_id)
-        final = m.to_plan if m is not None else oo.plan
+        mv = moved.get(oo.order.order_id)
+        final = mv.to_plan if mv is not None else oo.plan
         units: dict[str, int] = {}
         for leg in final.get("legs", []):
             for line in leg["lines"]:
@@ -834,7 +834,7 @@ def check_reroute(router: Router, plan: ReroutePlan) -> list[str]:
         np.add.at(need, (np.asarray(nodes, dtype=np.int64), np.asarray(skus, dtype=np.int64)), np.asarray(qty, dtype=np.int64))
         for n, o in lns:
             lanes[n, o] += 1
-            if m is not None and closed[n]:
+            if mv is not None and closed[n]:
                 out.append(f"order {oo.order.order_id} moved to closed node {net.node_ids[n]}")
     free = snap.on_hand - snap.reserved
     for n, k in zip(*np.nonzero(need > free)):
