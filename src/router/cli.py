@@ -983,7 +983,7 @@ def reroute(
     backend: Annotated[str, typer.Option(help="where partitions run: local, dask or serial")] = "local",
     address: Annotated[Optional[str], typer.Option(help="Dask scheduler address, e.g. tcp://host:8786")] = None,
     now: Annotated[
-        Optional[str], typer.Option(help="re-route time, ISO 8601 (default: the latest order's created_at)")
+        Optional[str], typer.Option(help="re-route time, ISO 8601 (default: the time of the ledger's latest decision)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the whole move plan as JSON")] = False,
 ) -> None:
@@ -993,6 +993,9 @@ def reroute(
     plans, its current plan and a keep column, and one model under shared stock, lane
     and pick capacities picks a plan per order. With --apply the moves are written as
     one new decision each, superseding the old, all in one ledger transaction.
+    The process starts from the scenario's state with the ledger's stock and event log;
+    --events adds events for this run only (the ledger's are not written). It plans at
+    --now, by default the time of the ledger's latest decision.
     Bad input is one line naming the field and exit code 2; nothing changes.
     """
     from router.distributed import BACKENDS
@@ -1029,8 +1032,8 @@ def reroute(
 
                 EventSync(router)  # the ledger's event log, as a service worker sees it
             open_orders, skipped = router.open_backlog(ids, filter=flt)
-            if at is None and open_orders:
-                clock.now = max(oo.order.created_at for oo in open_orders)
+            if at is None:
+                clock.now = _ledger_now(router, open_orders) or clock.now
             router.state.set_clock_hours(max((clock.now - sc.start).total_seconds() / 3600.0, 0.0))
             plan = _run_reroute(router, open_orders, opts, apply, partitions, backend, address, show_bar=not as_json)
             plan.skipped[:0] = skipped
@@ -1042,6 +1045,16 @@ def reroute(
         console.print_json(json.dumps(plan.to_json(), default=str))
         return
     _print_reroute(plan)
+
+
+def _ledger_now(router: Router, backlog) -> datetime | None:
+    """The ledger's time: its latest decision's, or the latest order's of the backlog when that is later."""
+    times = [oo.order.created_at for oo in backlog]
+    assert router.ledger is not None
+    latest = router.ledger.recent_decisions(1)
+    if latest:
+        times.append(datetime.fromisoformat(latest[0]["created_at"]))
+    return max(times) if times else None
 
 
 def _run_reroute(router: Router, backlog, opts, apply: bool, partitions: int, backend: str, address, *, show_bar: bool):
