@@ -34,7 +34,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -84,6 +84,8 @@ class OpenOrder:
 @dataclass(frozen=True)
 class RerouteOptions:
     top_k: int = 6  # ranked plans per order, besides its current plan
+    extra_columns: int = 4  # room per order for plans generated again on what the solution leaves (repricing)
+    reprice_rounds: int = 2
     move_cost_usd: float = 0.5  # what moving an order costs (re-work, a changed promise to the warehouse)
     unplaced_penalty_usd: float = 10_000.0
     horizon_hours: float = 24.0
@@ -95,6 +97,8 @@ class RerouteOptions:
     def check(self) -> None:
         if not (isinstance(self.time_limit_s, int | float) and math.isfinite(self.time_limit_s) and self.time_limit_s > 0):
             raise InvalidRerouteError("time_limit_s", f"must be a number of seconds > 0, got {self.time_limit_s!r}")
+        if self.extra_columns < 0 or self.reprice_rounds < 0:
+            raise InvalidRerouteError("extra_columns", "extra_columns and reprice_rounds must be >= 0")
         if self.top_k < 1:
             raise InvalidRerouteError("top_k", f"must be >= 1, got {self.top_k!r}")
         if self.move_cost_usd < 0 or not math.isfinite(self.move_cost_usd):
@@ -114,8 +118,10 @@ Leg = tuple[int, int, tuple[int, ...]]  # (node, option, units per line of the o
 class _Cols:
     """One order's columns, compactly (the full candidate sets are not kept: 100k orders)."""
 
-    legs: list[tuple[Leg, ...]]  # per column
-    score: np.ndarray  # float[k] the route() score
+    picks: tuple[np.ndarray, np.ndarray, np.ndarray]  # leg_node [k, J], leg_opt [k, J], leg_units [k, J, L]
+    kept: tuple[Leg, ...]  # the keep column's legs (the current plan)
+    ships: np.ndarray  # int[k + 1] shipments per column
+    score: np.ndarray  # float[k + 1] the route() score
     terms: np.ndarray  # float[T, k] contributions per term
     values: np.ndarray  # float[T, k] values per term
     eta: np.ndarray  # float[k] latest leg's ETA (hours from the snapshot)
@@ -125,6 +131,49 @@ class _Cols:
     promise_hours: float
     skus: tuple[str, ...]  # the order's SKU per line, in the context's line order (units are per line)
     note: str = ""  # why the current plan is not a column
+
+    def local(self, slot: int, width: int) -> int:
+        """The index into this order's arrays of the model's column ``slot`` (the keep column is the last slot)."""
+        return self.keep if slot == width - 1 else slot
+
+    def slot(self, j: int, width: int) -> int:
+        return width - 1 if j == self.keep else j
+
+    def add(self, legs: tuple[np.ndarray, np.ndarray, np.ndarray], score, tm, tv, eta) -> None:
+        """Append real columns (before the keep column, which stays last)."""
+        k = self.keep
+        ln, lo, lu = self.picks
+        width_j = max(ln.shape[1], legs[0].shape[1])
+
+        def pad(a, fill):
+            extra = width_j - a.shape[1]
+            if extra <= 0:
+                return a
+            shape = (a.shape[0], extra) + a.shape[2:]
+            return np.concatenate([a, np.full(shape, fill, dtype=a.dtype)], axis=1)
+
+        self.picks = (
+            np.concatenate([pad(ln, -1), pad(legs[0], -1)]),
+            np.concatenate([pad(lo, -1), pad(legs[1], -1)]),
+            np.concatenate([pad(lu, 0), pad(legs[2], 0)]),
+        )
+        n = len(score)
+        self.ships = np.concatenate([self.ships[:k], (legs[0] >= 0).sum(axis=1), self.ships[k:]])
+        self.score = np.concatenate([self.score[:k], score, self.score[k:]])
+        self.terms = np.hstack([self.terms[:, :k], tm, self.terms[:, k:]])
+        self.values = np.hstack([self.values[:, :k], tv, self.values[:, k:]])
+        self.eta = np.concatenate([self.eta[:k], eta, self.eta[k:]])
+        self.keep = k + n
+
+    def legs(self, k: int) -> tuple[Leg, ...]:
+        """Column ``k``'s legs (an index into this order's arrays), sorted (built on demand)."""
+        if k == self.keep:
+            return self.kept
+        ln, lo, lu = self.picks
+        live = ln[k] >= 0
+        return tuple(sorted(
+            (n, o, tuple(u)) for n, o, u in zip(ln[k][live].tolist(), lo[k][live].tolist(), lu[k][live].tolist())
+        ))
 
 
 @dataclass
@@ -264,6 +313,22 @@ def _legs_of(out: Ranked, c: int) -> tuple[Leg, ...]:
     return tuple(sorted((n, o, tuple(u)) for n, o, u in zip(nodes, opts, units)))
 
 
+def _keys(out: Ranked, idx: np.ndarray, with_opts: bool) -> np.ndarray:
+    """int64 key per candidate of ``idx``: its sorted legs' nodes (and options), as digits of one number."""
+    cs = out.cs
+    node = cs.leg_node[idx]
+    base = int(cs.leg_node.max(initial=0)) + 2
+    if with_opts:
+        n_opt = int(cs.leg_opt.max(initial=0)) + 1
+        node = np.where(node >= 0, node * n_opt + cs.leg_opt[idx], -1)
+        base = base * n_opt + 1
+    d = np.sort(node + 1, axis=1)  # -1 (no leg) sorts first as 0
+    key = np.zeros(len(idx), dtype=np.int64)
+    for j in range(d.shape[1]):
+        key = key * base + d[:, j]
+    return key
+
+
 def _diverse(out: Ranked, k: int) -> list[int]:
     """The best-ranked plan of each distinct set of nodes, best first, up to ``k``.
 
@@ -274,21 +339,27 @@ def _diverse(out: Ranked, k: int) -> list[int]:
     if not len(ranking):
         return []
     head = ranking[: max(8 * k, 64)]
-    nodes = np.sort(np.where(out.cs.leg_node[head] >= 0, out.cs.leg_node[head], -1), axis=1)
-    _, first = np.unique(nodes, axis=0, return_index=True)
-    picks = head[np.sort(first)][:k]
-    return [int(c) for c in picks.tolist()]
+    _, first = np.unique(_keys(out, head, False), return_index=True)
+    return head[np.sort(first)][:k].tolist()
 
 
-def _find(out: Ranked, legs: tuple[Leg, ...]) -> int:
-    """The candidate of ``out`` with exactly these legs, or -1."""
+def _find(out: Ranked, legs: tuple[Leg, ...], first: Sequence[int] = ()) -> int:
+    """The candidate of ``out`` with exactly these legs (trying ``first`` before the rest), or -1."""
     cs = out.cs
-    if not len(cs):
+    if not len(cs) or not legs:
         return -1
-    n_legs = (cs.leg_node >= 0).sum(axis=1)
-    first = legs[0]
-    hit = (n_legs == len(legs)) & (cs.leg_node == first[0]).any(axis=1)
-    for c in np.flatnonzero(hit).tolist():
+    for c in first:
+        if _legs_of(out, c) == legs:
+            return int(c)
+    n_opt = int(cs.leg_opt.max(initial=0)) + 1
+    base = (int(cs.leg_node.max(initial=0)) + 2) * n_opt + 1
+    want = 0
+    digits = sorted([n * n_opt + o + 1 for n, o, _ in legs] + [0] * (cs.leg_node.shape[1] - len(legs)))
+    if len(digits) > cs.leg_node.shape[1]:
+        return -1
+    for d in digits:
+        want = want * base + d
+    for c in np.flatnonzero(_keys(out, np.arange(len(cs)), True) == want).tolist():
         if _legs_of(out, c) == legs:
             return int(c)
     return -1
@@ -321,11 +392,12 @@ def generate_columns(
     net = router.network
     lay = _row_layout(net, opts)
     n_sku, n_opt, nb, bh = len(net.sku_ids), net.n_options, lay["buckets"], opts.bucket_hours
-    width = opts.top_k + 2
+    width = _width(opts)
     at_hours = router._hours(now)
-    rows: list[int] = []
+    rows: list[int] = []  # the keep columns' usage (a few legs each)
     cidx: list[int] = []
     vals: list[float] = []
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # the picks' usage, per order
     out_cols: list[_Cols] = []
     term_names: tuple[str, ...] = ()
     closed = snapshot.closed_manual | snapshot.closed_sched
@@ -342,7 +414,7 @@ def generate_columns(
             term_names = tuple(t.name for t in out.scores.terms)
         cur_legs = _current_legs(net, order, ctx, oo.plan)
         picks = _diverse(out, opts.top_k)
-        cur = _find(out, cur_legs) if cur_legs else -1
+        cur = _find(out, cur_legs, picks[:2])
         note = ""
         if cur >= 0 and cur not in picks:
             if bool(closed[[leg[0] for leg in cur_legs]].any()):
@@ -364,7 +436,13 @@ def generate_columns(
             np.where(out.cs.leg_node[picks] >= 0, out.cs.leg_eta_hours[picks], 0.0).max(axis=1)
             if picks else np.zeros(0)
         )
-        legs_list = [_legs_of(out, c) for c in picks]
+        if picks:
+            pk_arr = np.asarray(picks, dtype=np.int64)
+            pick_legs = (out.cs.leg_node[pk_arr], out.cs.leg_opt[pk_arr], out.cs.leg_units[pk_arr])
+            ships = np.append((pick_legs[0] >= 0).sum(axis=1), len(cur_legs))
+        else:
+            pick_legs = (np.zeros((0, 1), dtype=np.int64), np.zeros((0, 1), dtype=np.int64), np.zeros((0, 1, len(ctx.qty)), dtype=np.int64))
+            ships = np.array([len(cur_legs)])
         cur_col = picks.index(cur) if cur >= 0 else -1
         # the keep column: the current reservation as it is, scored as the current plan (or the worst) + penalty
         if cur_col >= 0:
@@ -373,37 +451,15 @@ def generate_columns(
             # not among the plans generated now (its node closed, say): priced on its own, on the same
             # view (the lane risk of this pricing is the analytic estimate)
             keep_score, keep_tm, keep_tv, keep_eta = _price_legs(router, view, ctx, cur_legs, len(term_names))
-        legs_list.append(cur_legs)
         score = np.append(score, keep_score)
         tm = np.hstack([tm, keep_tm])
         tv = np.hstack([tv, keep_tv])
         eta = np.append(eta, keep_eta)
         keep = k
         base = i * width
-        for j, c in enumerate(picks):
-            col = base + j
-            cs = out.cs
-            live = np.flatnonzero(cs.leg_node[c] >= 0)
-            for leg in live.tolist():
-                n = int(cs.leg_node[c, leg])
-                o = int(cs.leg_opt[c, leg])
-                for line, u in enumerate(cs.leg_units[c, leg].tolist()):
-                    if u:
-                        rows.append(n * n_sku + int(ctx.sku_idx[line]))
-                        cidx.append(col)
-                        vals.append(float(u))
-                rows.append(lay["lane"] + n * n_opt + o)
-                cidx.append(col)
-                vals.append(1.0)
-                # the pick must finish by the promise minus the leg's time after the pick
-                after_pick = float(cs.leg_eta_hours[c, leg] - cs.leg_queue_hours[c, leg])
-                deadline = float(ctx.promise_hours) - after_pick
-                b0 = int(max(deadline, 0.0) // bh)
-                for b in range(b0, nb):
-                    rows.append(lay["pick"] + n * nb + b)
-                    cidx.append(col)
-                    vals.append(1.0)
-        col = base + keep
+        if picks:
+            parts.append(_usage(out.cs, np.asarray(picks, dtype=np.int64), ctx, base + np.arange(len(picks)), lay, opts, n_sku, n_opt))
+        col = base + width - 1
         for n, o, units in cur_legs:
             for line, u in enumerate(units):
                 if u:
@@ -415,7 +471,7 @@ def generate_columns(
             vals.append(1.0)
         out_cols.append(
             _Cols(
-                legs_list, score, tm, tv, eta, cur_col, keep, min_ships, float(ctx.promise_hours),
+                pick_legs, cur_legs, ships, score, tm, tv, eta, cur_col, keep, min_ships, float(ctx.promise_hours),
                 tuple(net.sku_ids[int(s)] for s in ctx.sku_idx.tolist()), note,
             )
         )
@@ -423,14 +479,51 @@ def generate_columns(
             progress(i + 1, len(backlog))
     if progress is not None:
         progress(len(backlog), len(backlog))
+    parts.append((np.asarray(rows, dtype=np.int64), np.asarray(cidx, dtype=np.int64), np.asarray(vals, dtype=np.float64)))
     return _Gen(
         out_cols,
-        np.asarray(rows, dtype=np.int64),
-        np.asarray(cidx, dtype=np.int64),
-        np.asarray(vals, dtype=np.float64),
+        np.concatenate([p[0] for p in parts]).astype(np.int64),
+        np.concatenate([p[1] for p in parts]).astype(np.int64),
+        np.concatenate([p[2] for p in parts]).astype(np.float64),
         term_names,
         time.perf_counter() - t0,
     )
+
+
+def _width(opts: RerouteOptions) -> int:
+    """Column slots per order: the ranked plans, the current one, room for repricing, the keep column (last)."""
+    return opts.top_k + 2 + opts.extra_columns
+
+
+def _usage(cs, pk: np.ndarray, ctx: OrderContext, cols: np.ndarray, lay: dict, opts: RerouteOptions,
+           n_sku: int, n_opt: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Usage triplets (row, column, amount) of candidates ``pk`` of ``cs`` placed at model columns ``cols``.
+
+    Stock per line, one lane shipment per leg, and the cumulative pick rows from the
+    bucket of the leg's deadline on: the pick must finish by the promise minus the leg's
+    time after the pick.
+    """
+    nb, bh = lay["buckets"], opts.bucket_hours
+    ln, lo, lu = cs.leg_node[pk], cs.leg_opt[pk], cs.leg_units[pk]
+    kk, jj, ll = np.nonzero(lu > 0)
+    r = [ln[kk, jj] * n_sku + ctx.sku_idx[ll]]
+    c = [cols[kk]]
+    v = [lu[kk, jj, ll].astype(np.float64)]
+    kk, jj = np.nonzero(ln >= 0)
+    nodes = ln[kk, jj]
+    r.append(lay["lane"] + nodes * n_opt + lo[kk, jj])
+    c.append(cols[kk])
+    v.append(np.ones(len(kk)))
+    after = cs.leg_eta_hours[pk][kk, jj] - cs.leg_queue_hours[pk][kk, jj]
+    b0 = (np.maximum(float(ctx.promise_hours) - after, 0.0) // bh).astype(np.int64)
+    cnt = np.maximum(nb - b0, 0)
+    if cnt.sum():
+        rep = np.repeat(np.arange(len(kk)), cnt)
+        step = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        r.append(lay["pick"] + nodes[rep] * nb + b0[rep] + step)
+        c.append(cols[kk][rep])
+        v.append(np.ones(len(rep)))
+    return np.concatenate(r), np.concatenate(c), np.concatenate(v)
 
 
 def _price_legs(router: Router, view, ctx: OrderContext, legs: tuple[Leg, ...], n_terms: int):
@@ -477,21 +570,98 @@ def _row_name(net, opts: RerouteOptions, r: int) -> str:
     return f"picks {net.node_ids[q // nb]} by +{(b + 1) * opts.bucket_hours:g}h"
 
 
-def _build_problem(gen: _Gen, capacity: np.ndarray, opts: RerouteOptions) -> BatchProblem:
-    o, w = len(gen.cols), opts.top_k + 2
+def _build_problem(gen: _Gen, capacity: np.ndarray, opts: RerouteOptions, names: tuple[str, ...] = ()) -> BatchProblem:
+    o, w = len(gen.cols), _width(opts)
     cost = np.full((o, w), np.inf)
-    keep = np.zeros(o, dtype=np.int64)
+    keep = np.full(o, w - 1, dtype=np.int64)
     for i, c in enumerate(gen.cols):
-        k = len(c.score)
-        cost[i, :k] = c.score
-        cost[i, :k - 1] += opts.move_cost_usd
+        m = c.keep
+        cost[i, :m] = c.score[:m] + opts.move_cost_usd
         if c.current >= 0:
             cost[i, c.current] -= opts.move_cost_usd
-        cost[i, c.keep] += opts.unplaced_penalty_usd
-        keep[i] = c.keep
+        # an order no plan can serve at all stays where it is whatever is chosen: no penalty, so
+        # the objective (and the gap) measures the choices there are
+        cost[i, w - 1] = c.score[m] + (opts.unplaced_penalty_usd if m > 0 else 0.0)
     usage = sparse.csr_matrix((gen.vals, (gen.rows, gen.cols_idx)), shape=(len(capacity), o * w))
     usage.sum_duplicates()
-    return BatchProblem(cost, usage, capacity, keep)
+    return BatchProblem(cost, usage, capacity, keep, names)
+
+
+def _reprice(
+    router: Router, snapshot: LiveState, backlog: Sequence[OpenOrder], gen: _Gen, problem: BatchProblem,
+    choice: np.ndarray, stuck: np.ndarray, now: datetime, strategy: str, opts: RerouteOptions,
+) -> int:
+    """Column generation: plans for the orders no column could place, generated on what the solution leaves.
+
+    The first columns were generated with every backlog unit given back, so they are the
+    plans an order would take alone; when orders compete, an order may need a split that
+    none of them is. Here the candidate generator of ``route()`` runs again for each
+    stuck order on a state holding everything the solution uses (its own keep column
+    given back), and its best plans that fit become new columns; each stuck order's best
+    new plan is held for the next one. Returns the number of columns added.
+    """
+    net = router.network
+    n_sku, n_opt = len(net.sku_ids), net.n_options
+    lay = _row_layout(net, opts)
+    width = problem.width
+    resid = snapshot.detached_copy()
+    load = problem.load(choice)
+    n, o = net.n_nodes, n_opt
+    resid.reserved += np.rint(load[: n * n_sku]).astype(np.int64).reshape(n, n_sku)
+    resid.lane_used += load[lay["lane"]: lay["lane"] + n * o].reshape(n, o)
+    resid.queue_orders += load[lay["lane"]: lay["lane"] + n * o].reshape(n, o).sum(axis=1)
+    at_hours = router._hours(now)
+    usage = problem.usage.tocsc()
+    rows, cols, vals = [gen.rows], [gen.cols_idx], [gen.vals]
+    added = 0
+    for i in stuck.tolist():
+        c = gen.cols[i]
+        room = width - 1 - c.keep
+        if room <= 0:
+            continue
+        # give back the order's own keep column while it looks
+        kc = i * width + width - 1
+        kr, kv = usage.indices[usage.indptr[kc]:usage.indptr[kc + 1]], usage.data[usage.indptr[kc]:usage.indptr[kc + 1]]
+        st = kr < lay["lane"]
+        np.subtract.at(resid.reserved.reshape(-1), kr[st], np.rint(kv[st]).astype(np.int64))
+        order = backlog[i].order
+        ctx = router.contexts.build(order, now, resid.weather_at_region)
+        seg = None
+        if router.targets is not None:
+            sg = router.targets.segment(ctx.tier, net.region_ids[ctx.dest_region] if ctx.dest_region >= 0 else None)
+            seg = None if sg is None else router.targets.keys[sg]
+        view = resid.view(ctx.sku_idx, at_hours, seg)
+        out = router.decide(view, ctx, strategy, explain=False)
+        np.add.at(resid.reserved.reshape(-1), kr[st], np.rint(kv[st]).astype(np.int64))
+        have = {c.legs(j) for j in range(c.keep)}
+        picks = [p for p in _diverse(out, room + len(have)) if _legs_of(out, p) not in have][:room]
+        if not picks:
+            continue
+        pk = np.asarray(picks, dtype=np.int64)
+        slots = i * width + c.keep + np.arange(len(pk))
+        r, cc, v = _usage(out.cs, pk, ctx, slots, lay, opts, n_sku, n_opt)
+        rows.append(r)
+        cols.append(cc)
+        vals.append(v)
+        eta = np.where(out.cs.leg_node[pk] >= 0, out.cs.leg_eta_hours[pk], 0.0).max(axis=1)
+        c.add(
+            (out.cs.leg_node[pk], out.cs.leg_opt[pk], out.cs.leg_units[pk]),
+            out.scores.total[pk].astype(float), out.scores.contributions_matrix[:, pk], out.scores.values_matrix[:, pk], eta,
+        )
+        added += len(pk)
+        # hold the best new plan, so the next stuck order sees what is left after it
+        best = int(pk[0])
+        live = out.cs.leg_node[best] >= 0
+        for n_, o_, u in zip(out.cs.leg_node[best][live].tolist(), out.cs.leg_opt[best][live].tolist(),
+                             out.cs.leg_units[best][live].tolist()):
+            for line, q in enumerate(u):
+                if q:
+                    resid.reserved[n_, int(ctx.sku_idx[line])] += q
+            resid.lane_used[n_, o_] += 1
+    gen.rows = np.concatenate(rows)
+    gen.cols_idx = np.concatenate(cols)
+    gen.vals = np.concatenate(vals)
+    return added
 
 
 # ----------------------------------------------------------------- partitions
@@ -610,17 +780,20 @@ def _plan_json(net, order_skus: list[str], legs: tuple[Leg, ...], score: float |
 
 
 def _kpis(cols: list[_Cols], choice: np.ndarray, problem: BatchProblem, term_names: tuple[str, ...]) -> dict:
+    """KPIs of the model columns ``choice`` (one slot per order)."""
     n = len(cols)
     if n == 0:
         return {"orders": 0}
     ti = {t: i for i, t in enumerate(term_names)}
     score = cost = 0.0
     ships = excess = late = 0
-    for c, k in zip(cols, choice.tolist()):
+    width = problem.width
+    for c, slot in zip(cols, choice.tolist()):
+        k = c.local(slot, width)
         score += float(c.score[k])
         if "cost" in ti:
             cost += float(c.values[ti["cost"], k])
-        s = len(c.legs[k])
+        s = int(c.ships[k])
         ships += s
         excess += max(0, s - c.min_ships)
         if np.isfinite(c.eta[k]) and c.eta[k] > c.promise_hours:
@@ -676,7 +849,7 @@ def plan_reroute(
     allocs = [plan_alloc(net, oo.plan) for oo in backlog]
     snapshot = released_snapshot(router.state, allocs)
     capacity = _capacity(router, snapshot, opts)
-    width = opts.top_k + 2
+    width = _width(opts)
     parts = _regions(router, backlog, opts.partitions) if opts.partitions > 1 and len(backlog) > 1 else [list(range(len(backlog)))]
     timings: dict = {}
     if len(parts) > 1 and factory is not None and mapper is not None:
@@ -695,50 +868,70 @@ def plan_reroute(
             None if progress is None else (lambda i, n: progress("columns", i, n)),
         )
     timings["columns_s"] = round(time.perf_counter() - t0, 3)
-    problem = _build_problem(gen, capacity, opts)
-    problem = BatchProblem(problem.cost, problem.usage, problem.capacity, problem.keep,
-                           tuple(_row_name(net, opts, r) for r in range(len(capacity))))
+    names = tuple(_row_name(net, opts, r) for r in range(len(capacity)))
+    problem = _build_problem(gen, capacity, opts, names)
     t1 = time.perf_counter()
     if progress is not None:
         progress("solve", 0, 1)
+    rounds = opts.reprice_rounds if opts.extra_columns > 0 else 0
+    first_limit = opts.time_limit_s * (0.5 if rounds else 1.0)
     if len(parts) > 1:
-        sol = _solve_partitioned(problem, parts, opts)
+        sol = _solve_partitioned(problem, parts, replace(opts, time_limit_s=first_limit))
     elif backlog:
-        sol = solve_batch(problem, time_limit_s=opts.time_limit_s, method=opts.method, seed=router.seed)
+        sol = solve_batch(problem, time_limit_s=first_limit, method=opts.method, seed=router.seed)
     else:
         sol = BatchSolution(np.zeros(0, dtype=np.int64), 0.0, 0.0, "optimal", "empty", 0.0)
+    reprice: list[dict] = []
+    for rnd in range(rounds):
+        left = opts.time_limit_s - (time.perf_counter() - t1)
+        stuck = np.flatnonzero(sol.choice == width - 1) if backlog else np.zeros(0, dtype=np.int64)
+        if not len(stuck) or left <= 0.2:
+            break
+        t_r = time.perf_counter()
+        added = _reprice(router, snapshot, backlog, gen, problem, sol.choice, stuck, now, strategy, opts)
+        if not added:
+            break
+        problem = _build_problem(gen, capacity, opts, names)
+        left = max(0.2, opts.time_limit_s - (time.perf_counter() - t1)) / max(1, rounds - rnd)
+        sol2 = solve_batch(problem, time_limit_s=left, method=opts.method, seed=router.seed, start=sol.choice)
+        reprice.append({"round": rnd + 1, "unplaced_before": int(len(stuck)), "columns_added": added,
+                        "unplaced_after": int((sol2.choice == width - 1).sum()), "seconds": round(time.perf_counter() - t_r, 3)})
+        # the bound of the bigger model is a bound of it (more columns only lower the optimum)
+        sol = sol2 if sol2.objective <= sol.objective + 1e-9 else BatchSolution(
+            sol.choice, sol.objective, min(sol2.bound, sol.objective), "feasible", sol.method, sol.seconds, sol.stages)
     if progress is not None:
         progress("solve", 1, 1)
     timings["solve_s"] = round(time.perf_counter() - t1, 3)
+    if reprice:
+        sol.stages["reprice"] = reprice
     problems = check_choice(problem, sol.choice) if backlog else []
     if problems:  # a solver bug must not reach the ledger
         raise RouterError(f"re-route job: the solver's plan breaks the model: {problems[:3]}")
-    before = np.array([c.current if c.current >= 0 else c.keep for c in gen.cols], dtype=np.int64)
+    before = np.array([c.current if c.current >= 0 else width - 1 for c in gen.cols], dtype=np.int64)
     job_id = f"reroute-{uuid.uuid4().hex[:12]}"
     moves: list[Move] = []
     unplaced: list[dict] = []
     load = problem.load(sol.choice) if backlog else np.zeros(0)
-    full = np.flatnonzero(load >= problem.capacity - 1e-6) if backlog else np.zeros(0, dtype=np.int64)
-    full_set = set(full.tolist())
     usage_csc = problem.usage.tocsc()
-    for i, (oo, c, k) in enumerate(zip(backlog, gen.cols, sol.choice.tolist())):
+    for i, (oo, c, slot) in enumerate(zip(backlog, gen.cols, sol.choice.tolist())):
         skus = list(c.skus)
+        k = c.local(slot, width)
         if k == c.keep:
             # which rows stopped every real column: those at capacity that the column needs
             stopped: dict[str, int] = {}
-            for j in range(len(c.score) - 1):
+            for j in range(c.keep):
                 col = i * width + j
-                rr = usage_csc.indices[usage_csc.indptr[col]:usage_csc.indptr[col + 1]]
-                for r in rr.tolist():
-                    if r in full_set:
-                        stopped[problem.row_names[r]] = stopped.get(problem.row_names[r], 0) + 1
+                lo_, hi_ = usage_csc.indptr[col], usage_csc.indptr[col + 1]
+                rr, vv = usage_csc.indices[lo_:hi_], usage_csc.data[lo_:hi_]
+                for r in rr[load[rr] + vv > problem.capacity[rr] + 1e-6].tolist():
+                    stopped[problem.row_names[r]] = stopped.get(problem.row_names[r], 0) + 1
             if len(c.score) == 1:
                 reason = "no plan can serve it now" + (f" ({c.note})" if c.note else "")
             else:
                 reason = "no plan fits the capacities left" + (f" ({c.note})" if c.note else "")
             unplaced.append({
                 "order_id": oo.order.order_id, "decision_id": oo.decision_id,
-                "reason": reason + ("; kept on its current plan" if c.legs[c.keep] else ""),
+                "reason": reason + ("; kept on its current plan" if c.kept else ""),
                 "rows": sorted(stopped, key=lambda r: -stopped[r])[:5],
             })
             continue
@@ -754,11 +947,11 @@ def plan_reroute(
             Move(
                 order_id=oo.order.order_id,
                 decision_id=oo.decision_id,
-                from_plan=_plan_json(net, skus, c.legs[old_k], c.score[old_k]),
-                to_plan=_plan_json(net, skus, c.legs[k], c.score[k]),
+                from_plan=_plan_json(net, skus, c.legs(old_k), c.score[old_k]),
+                to_plan=_plan_json(net, skus, c.legs(k), c.score[k]),
                 score_delta=delta,
                 terms=terms,
-                sentence=_sentence(net, c.legs[old_k], c.legs[k], delta, terms, c.note),
+                sentence=_sentence(net, c.legs(old_k), c.legs(k), delta, terms, c.note),
             )
         )
     conflicts = []
@@ -862,7 +1055,7 @@ def _decision_for_move(router: Router, plan: ReroutePlan, i: int, move: Move) ->
         seg = None if s is None else router.targets.keys[s]
     view = snap.view(ctx.sku_idx, router._hours(now), seg)
     out = router.decide(view, ctx, plan.strategy)
-    target = c.legs[int(plan.choice[i])]
+    target = c.legs(c.local(int(plan.choice[i]), _width(plan.options)))
     cand = _find(out, target)
     if cand < 0:
         raise RouterError(f"order {oo.order.order_id}: the re-routed plan is not among the plans re-derived for it")

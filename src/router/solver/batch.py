@@ -189,8 +189,12 @@ def _regret_order(score: np.ndarray) -> np.ndarray:
     return np.argsort(-regret, kind="stable")
 
 
-def lagrangian(problem: BatchProblem, *, seconds: float, iterations: int = 3000, construct_every: int = 10):
-    """(best lower bound, best feasible choice, its cost, steps) by subgradient on the capacity rows."""
+def lagrangian(problem: BatchProblem, *, seconds: float, iterations: int = 3000, construct_every: int = 10,
+               start: np.ndarray | None = None):
+    """(best lower bound, best feasible choice, its cost, steps) by subgradient on the capacity rows.
+
+    ``start``: a feasible choice to begin from (a warm start), else every order on its keep column.
+    """
     p = problem
     t_end = time.perf_counter() + seconds
     o, k = p.cost.shape
@@ -198,7 +202,8 @@ def lagrangian(problem: BatchProblem, *, seconds: float, iterations: int = 3000,
     cap = p.capacity
     fl = _Fill(p)
     # start: everyone on the column that always fits, then 1-opt on the true costs
-    best = fl.polish(p.keep.astype(np.int64).copy(), t_end)
+    first = p.keep.astype(np.int64).copy() if start is None or check_choice(p, start) else start.astype(np.int64).copy()
+    best = fl.polish(first, t_end)
     best_cost = p.objective(best)
     finite = np.isfinite(p.cost)
     cost = np.where(finite, p.cost, 0.0)
@@ -305,12 +310,14 @@ def lp_bound(problem: BatchProblem, *, time_limit_s: float = 120.0) -> tuple[flo
 
 
 def solve_batch(
-    problem: BatchProblem, *, time_limit_s: float = 10.0, method: str = "auto", seed: int = 0
+    problem: BatchProblem, *, time_limit_s: float = 10.0, method: str = "auto", seed: int = 0,
+    start: np.ndarray | None = None,
 ) -> BatchSolution:
     """The best choice found within ``time_limit_s``, its cost, a lower bound and the gap.
 
     ``method``: ``"auto"``, ``"lagrangian"`` or ``"mip"`` (see the module docstring).
-    Deterministic for a given problem apart from where the time limit cuts.
+    Deterministic for a given problem apart from where the time limit cuts. ``start``: a
+    feasible choice to improve on (a warm start).
     """
     if method not in ("auto", "lagrangian", "mip"):
         raise ValueError(f"method must be auto, lagrangian or mip, got {method!r}")
@@ -328,7 +335,7 @@ def solve_batch(
                              time.perf_counter() - t0, stages)
     small = int(np.isfinite(problem.cost).sum()) <= MIP_MAX_COLUMNS
     lag_share = 0.4 if (method == "auto" and small) else 1.0
-    lb, choice, obj, steps = lagrangian(problem, seconds=time_limit_s * lag_share)
+    lb, choice, obj, steps = lagrangian(problem, seconds=time_limit_s * lag_share, start=start)
     stages["lagrangian"] = {"bound": lb, "objective": obj, "steps": steps, "seconds": round(time.perf_counter() - t0, 3)}
     bound, status, used = lb, "feasible", "lagrangian"
     if obj - lb <= 1e-7 * max(1.0, abs(obj)):
