@@ -214,7 +214,7 @@ def test_partitions_stitch_into_a_feasible_plan_no_better_than_the_single_bound(
     r, backlog, down = _router_with_backlog(routed)
     _close(r, down)
     single = r.reroute(backlog=backlog, time_limit_s=4)
-    parts = r.reroute(backlog=backlog, time_limit_s=4, options=RerouteOptions(partitions=3))
+    parts = r.reroute(backlog=backlog, time_limit_s=4, options=RerouteOptions(partitions=3, solve_partitions=True))
     assert parts.solver["method"] == "partitioned" and parts.solver["partitions"] == 3
     assert check_choice(parts.problem, parts.choice) == []
     assert check_reroute(r, parts) == []

@@ -92,7 +92,8 @@ class RerouteOptions:
     bucket_hours: float = 4.0
     time_limit_s: float = 10.0
     method: str = "auto"
-    partitions: int = 1  # > 1: columns and sub-solves per partition of destination regions
+    partitions: int = 1  # > 1: columns generated per partition of destination regions (in parallel with a mapper)
+    solve_partitions: bool = False  # also solve per partition under capacity shares, stitched (else one joint solve)
 
     def check(self) -> None:
         if not (isinstance(self.time_limit_s, int | float) and math.isfinite(self.time_limit_s) and self.time_limit_s > 0):
@@ -675,9 +676,21 @@ class FixedClock:
         return self.now
 
 
+#: Routers built in this (worker) process, by the key of the factory that built them: a warm
+#: worker of a standing cluster builds its router (scenario, risk model, compiled kernels) once.
+_WORKER_ROUTERS: dict[str, Any] = {}
+
+
 def _partition_task(payload: dict) -> dict:
     """One partition in a worker: its columns on the shared snapshot (the parent solves)."""
-    router = payload["factory"](clock=FixedClock(payload["now"]))
+    key = payload.get("router_key")
+    router = _WORKER_ROUTERS.get(key) if key else None
+    if router is None:
+        router = payload["factory"](clock=FixedClock(payload["now"]))
+        if key:
+            _WORKER_ROUTERS.clear()  # one at a time: a worker serves one network
+            _WORKER_ROUTERS[key] = router
+    router.clock = FixedClock(payload["now"])
     opts: RerouteOptions = payload["opts"]
     gen = generate_columns(router, payload["snapshot"], payload["backlog"], payload["now"], payload["strategy"], opts)
     return {"gen": gen}
@@ -833,6 +846,7 @@ def plan_reroute(
     progress: Callable[[str, int, int], None] | None = None,
     factory: Callable[..., Router] | None = None,
     mapper: Callable[[Callable, list], list] | None = None,
+    router_key: str | None = None,
 ) -> ReroutePlan:
     """Solve the re-route of ``backlog`` on a snapshot of ``router``'s state; changes nothing.
 
@@ -855,7 +869,8 @@ def plan_reroute(
     if len(parts) > 1 and factory is not None and mapper is not None:
         payloads = [
             {
-                "factory": factory, "now": now, "opts": opts, "snapshot": snapshot, "strategy": strategy,
+                "factory": factory, "router_key": router_key, "now": now, "opts": opts, "snapshot": snapshot,
+                "strategy": strategy,
                 "backlog": [backlog[i] for i in idx],
             }
             for idx in parts
@@ -875,7 +890,7 @@ def plan_reroute(
         progress("solve", 0, 1)
     rounds = opts.reprice_rounds if opts.extra_columns > 0 else 0
     first_limit = opts.time_limit_s * (0.5 if rounds else 1.0)
-    if len(parts) > 1:
+    if len(parts) > 1 and opts.solve_partitions:
         sol = _solve_partitioned(problem, parts, replace(opts, time_limit_s=first_limit))
     elif backlog:
         sol = solve_batch(problem, time_limit_s=first_limit, method=opts.method, seed=router.seed)

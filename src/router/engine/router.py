@@ -932,8 +932,12 @@ class Router:
                 Router, self.scenario, ledger=None, params=self.params, strategy=self.strategy,
                 strategies=self.strategies, seed=self.seed, options=self.options, risk_model=self._risk_spec,
             )
+        key = None
+        if factory is not None:
+            key = "|".join((self.scenario.name, self.network.content_hash, self.records.params_json(self.params)[0],
+                            str(self._risk_spec), self.strategy, str(self.seed)))
         plan = plan_reroute(self, list(backlog), opts=opts, strategy=strategy, skipped=skipped, progress=progress,
-                            factory=factory, mapper=mapper)
+                            factory=factory, mapper=mapper, router_key=key)
         if apply:
             apply_moves(self, plan)
         return plan
