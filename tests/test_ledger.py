@@ -429,7 +429,7 @@ def test_processes_appending_at_once_keep_one_chain(backend: Backend) -> None:
 
 
 def test_create_false_refuses_an_unmigrated_database(backend: Backend) -> None:
-    with pytest.raises(LedgerError, match="schema revision none, expected 0004"):
+    with pytest.raises(LedgerError, match="schema revision none, expected 0005"):
         SqlLedger(backend.url, create=False)
     with open_ledger(backend.url):
         pass
@@ -517,9 +517,10 @@ def test_bad_url_raises_ledger_error(url: str, message: str) -> None:
 def test_ledger_code_never_updates_or_deletes_an_entry_or_a_reservation_row() -> None:
     """Decisions, overrides, outcomes and reservation rows are append-only.
 
-    Only the stock table (the reservation truth, a running balance) is updated, by
-    conditional UPDATEs; no statement anywhere in the ledger touches the others,
-    and nothing is ever deleted.
+    Only running states are updated in place: the stock table (the reservation truth, a
+    running balance) by conditional UPDATEs, and order_states (where each order stands)
+    by upserts and ``order_states.update()``. No statement anywhere in the ledger updates
+    the chain or the reservation rows, and nothing is ever deleted.
     """
     statement = re.compile(
         r"\bUPDATE\s+(\{entries\.name\}|\{reservations\.name\}|ledger_entries|reservations)\b"

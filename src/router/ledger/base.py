@@ -118,6 +118,107 @@ class DecisionLedger(Protocol):
         """Apply stock changes ``(node_id, sku, kind, value)`` in one transaction; the new levels."""
         ...
 
+    def mark_orders(self, pool: str, order_ids: Sequence[str], state: str, at: str) -> list[str]:
+        """Move orders of ``pool`` to ``released`` or ``shipped`` in one transaction; the ids moved.
+
+        Parameters
+        ----------
+        pool
+            The stock pool the orders were routed in.
+        order_ids
+            The orders to move (an id given twice is moved once).
+        state
+            ``"released"`` or ``"shipped"``: routed -> released, routed -> shipped and
+            released -> shipped are the moves allowed. Stock is not touched.
+        at
+            ISO time of the change.
+
+        Returns
+        -------
+        list of str
+            The order ids moved, in the order given.
+
+        Raises
+        ------
+        InvalidEventError
+            An unknown state, an order without a state in ``pool``, or a move not allowed
+            (the reason names the order and its current state). Nothing changed.
+        """
+        ...
+
+    def order_states(
+        self, pool: str, order_ids: Sequence[str] | None = None, state: str | None = None
+    ) -> dict[str, tuple[str, str]]:
+        """``{order_id: (decision_id, state)}`` of the orders of ``pool``, filtered.
+
+        Parameters
+        ----------
+        pool
+            The stock pool.
+        order_ids
+            Only these orders; None: all.
+        state
+            Only orders in this state; None: any.
+
+        Returns
+        -------
+        dict
+            Order id -> (the decision holding it, its state), by order id.
+        """
+        ...
+
+    def open_orders(self, pool: str, limit: int | None = None) -> list[tuple[str, str]]:
+        """``(order_id, decision_id)`` of the orders of ``pool`` in state ``routed``, by order id.
+
+        Parameters
+        ----------
+        pool
+            The stock pool.
+        limit
+            At most this many; None: all.
+
+        Returns
+        -------
+        list of tuple
+            ``(order_id, decision_id)`` pairs.
+        """
+        ...
+
+    def apply_reroute(
+        self,
+        pool: str,
+        moves: Sequence[tuple[str, dict, Sequence[Reservation], Sequence[Reservation]]],
+        *,
+        created_at: str,
+    ) -> list[str]:
+        """Move open orders to new decisions and their stock with them, all in one transaction.
+
+        Parameters
+        ----------
+        pool
+            The stock pool the orders were routed in.
+        moves
+            ``(old_decision_id, new_record, release_rows, reserve_rows)``: every release
+            of every move is given back before any reserve is taken; the new records are
+            chained as decisions; each order then points at its new decision.
+        created_at
+            ISO time of the re-route.
+
+        Returns
+        -------
+        list of str
+            The chain hashes of the new decisions, in the order of ``moves``.
+
+        Raises
+        ------
+        InvalidEventError
+            An order is no longer open (released, shipped, or held by another decision), or
+            units to give back are not held or reserved. Nothing is written.
+        ReservationConflict
+            The pool cannot supply some reserve rows. Nothing is written.
+        """
+        ...
+
     def append_events(self, pool: str, events: Sequence[tuple[str, dict]], created_at: str) -> int:
         """Append live-state events for ``pool``; return the last event sequence number."""
         ...

@@ -21,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["entries", "idempotency_keys", "metadata", "reservations", "state_events", "stock"]
+__all__ = ["entries", "idempotency_keys", "metadata", "order_states", "reservations", "state_events", "stock"]
 
 metadata = MetaData()
 
@@ -99,4 +99,21 @@ idempotency_keys = Table(
     Column("response", Text, nullable=True),
     Column("created_at", Text, nullable=False),
     PrimaryKeyConstraint("key", "endpoint", name="pk_idempotency_keys"),
+)
+
+# Where each routed order of a pool stands: the decision that holds it now and its state.
+# A routed decision upserts its order's row in its own transaction; ``mark_orders`` moves
+# it on (released, shipped) and ``apply_reroute`` points it at a new decision. A running
+# state like ``stock``: updated in place, while the chain keeps the history.
+order_states = Table(
+    "order_states",
+    metadata,
+    Column("pool", Text, nullable=False),
+    Column("order_id", Text, nullable=False),
+    Column("decision_id", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("updated_at", Text, nullable=False),
+    PrimaryKeyConstraint("pool", "order_id", name="pk_order_states"),
+    CheckConstraint("state IN ('routed', 'released', 'shipped')", name="ck_order_states_state"),
+    Index("ix_order_states_pool_state", "pool", "state"),
 )

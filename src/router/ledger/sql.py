@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select, text
 from sqlalchemy.dialects.postgresql import insert as _pg_insert
 from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.engine import URL, make_url
@@ -38,7 +38,7 @@ from router.ledger.base import DecisionLedger, Reservation, VerifyReport
 from router.ledger.chain import ENTRY_KINDS, GENESIS_HASH, canonical_json, entry_hash
 from router.ledger.codec import pack_body, unpack_body
 from router.ledger.migrate import HEAD_REVISION, current_revision, upgrade_to_head
-from router.ledger.schema import entries, idempotency_keys, reservations, state_events, stock
+from router.ledger.schema import entries, idempotency_keys, order_states, reservations, state_events, stock
 
 __all__ = ["DEFAULT_URL", "SqlLedger", "open_ledger"]
 
@@ -95,7 +95,49 @@ _STOCK_CHANGES = {
     "RETURNING on_hand, reserved",
 }
 
+# Where a routed order stands (schema 0005): a routed decision recorded with a pool points its
+# order's row at itself, in its own transaction. ``excluded`` is the row that was refused.
+_SQLITE_UPSERT_ORDER = (
+    f"INSERT INTO {order_states.name} (pool, order_id, decision_id, state, updated_at) "
+    "VALUES (?, ?, ?, 'routed', ?) ON CONFLICT (pool, order_id) DO UPDATE SET "
+    "decision_id = excluded.decision_id, state = 'routed', updated_at = excluded.updated_at"
+)
+_pg_order_insert = _pg_insert(order_states)
+_PG_UPSERT_ORDER = _pg_order_insert.on_conflict_do_update(
+    index_elements=[order_states.c.pool, order_states.c.order_id],
+    set_={
+        "decision_id": _pg_order_insert.excluded.decision_id,
+        "state": _pg_order_insert.excluded.state,
+        "updated_at": _pg_order_insert.excluded.updated_at,
+    },
+)
+# Order-state rows change in place (the chain keeps the history): by primary key, after the
+# writer has read and checked them under the chain lock.
+_UPDATE_ORDER_STATE = (
+    order_states.update()
+    .where(order_states.c.pool == bindparam("b_pool"), order_states.c.order_id == bindparam("b_order"))
+    .values(state=bindparam("state"), updated_at=bindparam("updated_at"))
+)
+_REPOINT_ORDER = (
+    order_states.update()
+    .where(order_states.c.pool == bindparam("b_pool"), order_states.c.order_id == bindparam("b_order"))
+    .values(decision_id=bindparam("decision_id"), updated_at=bindparam("updated_at"))
+)
+# Ids per IN (...) list: far below SQLite's limit on bound parameters.
+_IN_CHUNK = 1_000
+#: The states of an order, and the moves ``mark_orders`` allows to each of them.
+ORDER_STATES = ("routed", "released", "shipped")
+_ORDER_MOVES = {"released": ("routed",), "shipped": ("routed", "released")}
+
 _T = TypeVar("_T")
+
+
+class _ShortStock(Exception):
+    """A reserve row of a re-route does not fit; raised inside the transaction to roll it back."""
+
+    def __init__(self, node_id: str, sku: str, qty: int, on_hand: int, reserved: int) -> None:
+        super().__init__(node_id, sku, qty, on_hand, reserved)
+        self.node_id, self.sku, self.qty, self.on_hand, self.reserved = node_id, sku, qty, on_hand, reserved
 
 
 class _Entry(NamedTuple):
@@ -130,7 +172,9 @@ class SqlLedger(DecisionLedger):
     Notes
     -----
     Safe to share between threads, and several processes may append to the same
-    database at once. Nothing is ever updated or deleted; see :meth:`verify`.
+    database at once. No chain entry or reservation row is ever updated or deleted
+    (see :meth:`verify`); only running states change in place: the stock table and
+    ``order_states`` (where each routed order stands, see :meth:`open_orders`).
     """
 
     def __init__(self, url: str = DEFAULT_URL, *, create: bool = True) -> None:
@@ -212,7 +256,10 @@ class SqlLedger(DecisionLedger):
         pool
             The stock pool to reserve from (see :meth:`open_stock`). With a pool,
             every row is checked and reserved against the stock table in the same
-            transaction; None records the rows without touching stock.
+            transaction, and a ``routed`` decision points its order's row in
+            ``order_states`` at itself (state ``routed``, at its ``created_at``; an
+            order routed again is held by the newer decision). None records the
+            rows without touching stock or order states.
 
         Returns
         -------
@@ -223,7 +270,8 @@ class SqlLedger(DecisionLedger):
         ------
         LedgerError
             If the record is incomplete or not JSON-able, a reservation is
-            malformed, the decision id is already recorded, or the database
+            malformed, the decision id is already recorded, a routed decision
+            recorded with a pool has no text ``order_id``, or the database
             fails. Nothing is written in any of these cases.
         ReservationConflict
             The pool no longer holds some reserved units (another writer took
@@ -253,10 +301,14 @@ class SqlLedger(DecisionLedger):
         """
         pending: list[_Entry] = []
         reservation_rows: list[dict[str, Any]] = []
+        # order id -> (decision id, created_at) of the batch's routed decisions; the last wins
+        routed: dict[str, tuple[str, str]] = {}
         for record, reserved in items:
             entry = _prepare_decision(record)
             pending.append(entry)
             reservation_rows.extend(_prepare_reservations(entry.decision_id, reserved))
+            if pool is not None and record["status"] == "routed":
+                routed[_order_id(record, entry.entry_id)] = (entry.decision_id, entry.created_at)
         if not pending:
             return []
         if len({e.entry_id for e in pending}) != len(pending):
@@ -270,7 +322,7 @@ class SqlLedger(DecisionLedger):
         )
 
         if not self._is_postgres:
-            return self._sqlite_append(what, pending, reservation_rows, pool)
+            return self._sqlite_append(what, pending, reservation_rows, pool, routed)
 
         def write(conn: Connection, head: str) -> list[str]:
             if pool is not None and reservation_rows:
@@ -278,12 +330,25 @@ class SqlLedger(DecisionLedger):
             hashes = _insert_entries(conn, head, pending)
             if reservation_rows:
                 conn.execute(_INSERT_RESERVATION, reservation_rows)
+            if routed:
+                conn.execute(
+                    _PG_UPSERT_ORDER,
+                    [
+                        {"pool": pool, "order_id": o, "decision_id": d, "state": "routed", "updated_at": at}
+                        for o, (d, at) in routed.items()
+                    ],
+                )
             return hashes
 
         return self._write(what, write)
 
     def _sqlite_append(
-        self, what: str, pending: list[_Entry], reservation_rows: list[dict[str, Any]], pool: str | None
+        self,
+        what: str,
+        pending: list[_Entry],
+        reservation_rows: list[dict[str, Any]],
+        pool: str | None,
+        routed: dict[str, tuple[str, str]],
     ) -> list[str]:
         """The decision write on SQLite, through the driver connection SQLAlchemy opened.
 
@@ -321,6 +386,10 @@ class SqlLedger(DecisionLedger):
                         cur.executemany(
                             _SQLITE_INSERT_RESERVATION,
                             [(r["decision_id"], r["node_id"], r["sku"], r["qty"]) for r in reservation_rows],
+                        )
+                    if routed:
+                        cur.executemany(
+                            _SQLITE_UPSERT_ORDER, [(pool, o, d, at) for o, (d, at) in routed.items()]
                         )
                     cur.execute("COMMIT")
                 except BaseException:
@@ -571,6 +640,302 @@ class SqlLedger(DecisionLedger):
             return entry_id
 
         return self._write(what, write)
+
+    # -- order states ------------------------------------------------------------
+
+    def mark_orders(self, pool: str, order_ids: Sequence[str], state: str, at: str) -> list[str]:
+        """Move routed orders of ``pool`` on to ``released`` or ``shipped``, all in one transaction.
+
+        The moves allowed are routed -> released, routed -> shipped and released ->
+        shipped. Only ``order_states`` changes: the stock is not touched (give units back
+        or ship them with :meth:`change_stocks`) and no chain entry is written. An id
+        given twice is moved once.
+
+        Parameters
+        ----------
+        pool
+            The stock pool the orders were routed in.
+        order_ids
+            The orders to move.
+        state
+            ``"released"`` or ``"shipped"``.
+        at
+            ISO time of the change, stored as the rows' ``updated_at``.
+
+        Returns
+        -------
+        list of str
+            The ids of the orders moved, in the order given, each once.
+
+        Raises
+        ------
+        InvalidEventError
+            ``state`` is not an order state (field ``state``); or an order has no state
+            in ``pool``, or cannot move from its current state to ``state`` (field
+            ``order_ids``; the reason names the first such order, its state and the
+            decision holding it). Nothing changed.
+        LedgerError
+            An argument is not text, or the database failed. Nothing changed.
+        """
+        _require_text("pool", pool)
+        _require_text("at", at)
+        _check_order_state(state)
+        ids = list(dict.fromkeys(order_ids))
+        for oid in ids:
+            _require_text("order id", oid)
+        if not ids:
+            return []
+        allowed = _ORDER_MOVES.get(state, ())
+
+        def write(conn: Connection, head: str) -> list[str]:
+            current = _read_orders(conn, pool, ids)
+            for oid in ids:
+                got = current.get(oid)
+                if got is None:
+                    raise InvalidEventError(
+                        "order_ids", f"order {oid!r} has no state in stock pool {pool!r}: no decision routed it there"
+                    )
+                if got[1] not in allowed:
+                    raise InvalidEventError(
+                        "order_ids",
+                        f"order {oid!r} is {got[1]} (decision {got[0]!r}): it cannot move to {state}",
+                    )
+            conn.execute(
+                _UPDATE_ORDER_STATE, [{"b_pool": pool, "b_order": oid, "state": state, "updated_at": at} for oid in ids]
+            )
+            return ids
+
+        # The chain lock, though no entry is written: every writer of order_states holds it,
+        # so a re-route and a release of the same order are strictly ordered.
+        return self._write(f"{state} of {len(ids)} orders", write)
+
+    def order_states(
+        self, pool: str, order_ids: Sequence[str] | None = None, state: str | None = None
+    ) -> dict[str, tuple[str, str]]:
+        """Where the orders of ``pool`` stand: order id -> ``(decision_id, state)``.
+
+        Parameters
+        ----------
+        pool
+            The stock pool.
+        order_ids
+            Only these orders (ids without a state are left out); None: every order.
+        state
+            Only orders in this state (``routed``, ``released`` or ``shipped``).
+
+        Returns
+        -------
+        dict
+            ``{order_id: (decision_id, state)}``, ordered by order id.
+
+        Raises
+        ------
+        InvalidEventError
+            ``state`` is not an order state (field ``state``).
+        LedgerError
+            The database read failed.
+        """
+        if state is not None:
+            _check_order_state(state)
+        with self._reading() as conn:
+            if order_ids is None:
+                query = select(order_states.c.order_id, order_states.c.decision_id, order_states.c.state).where(
+                    order_states.c.pool == pool
+                )
+                if state is not None:
+                    query = query.where(order_states.c.state == state)
+                got = {r[0]: (r[1], r[2]) for r in conn.execute(query)}
+            else:
+                got = _read_orders(conn, pool, list(dict.fromkeys(order_ids)))
+                if state is not None:
+                    got = {o: v for o, v in got.items() if v[1] == state}
+        return dict(sorted(got.items()))
+
+    def open_orders(self, pool: str, limit: int | None = None) -> list[tuple[str, str]]:
+        """The orders of ``pool`` still in state ``routed``: ``(order_id, decision_id)`` by order id.
+
+        Parameters
+        ----------
+        pool
+            The stock pool.
+        limit
+            At most this many (the first by order id); None: all of them.
+
+        Returns
+        -------
+        list of tuple
+            ``(order_id, decision_id)`` pairs, ordered by order id.
+
+        Raises
+        ------
+        LedgerError
+            ``limit`` is negative, or the database read failed.
+        """
+        if limit is not None and limit < 0:
+            raise LedgerError(f"open_orders: limit must be >= 0, got {limit}")
+        query = (
+            select(order_states.c.order_id, order_states.c.decision_id)
+            .where(order_states.c.pool == pool, order_states.c.state == "routed")
+            .order_by(order_states.c.order_id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self._reading() as conn:
+            return [(r[0], r[1]) for r in conn.execute(query)]
+
+    def apply_reroute(
+        self,
+        pool: str,
+        moves: Sequence[tuple[str, dict, Sequence[Reservation], Sequence[Reservation]]],
+        *,
+        created_at: str,
+    ) -> list[str]:
+        """Move open orders to new decisions, their stock with them: all moves or none, in one transaction.
+
+        Each move is ``(old_decision_id, new_record, release_rows, reserve_rows)``. Under
+        the chain lock: every order (``new_record["order_id"]``) must still be held by
+        ``old_decision_id`` in state ``routed``; the ``release_rows`` of every move are
+        given back to the pool's stock (each cell only if that many units are reserved
+        there, and only what the old decision holds), then the ``reserve_rows`` of every
+        move are reserved (checked as for a decision), so one order's new plan may use
+        units another order gives up. The new records are appended to the chain as
+        decisions, exactly as :meth:`append_decisions` would; the released rows are
+        recorded under the old decision with negative quantities (its
+        :meth:`reservations_for` then sums to what it still holds, 0 when all is given
+        back), the reserved rows under the new one; each order's row then points at its
+        new decision (still ``routed``, ``updated_at`` = ``created_at``).
+
+        Parameters
+        ----------
+        pool
+            The stock pool the orders were routed in.
+        moves
+            ``(old_decision_id, new_record, release_rows, reserve_rows)``; rows are
+            ``(node_id, sku, qty)`` with ``qty >= 1``. ``new_record`` is a full decision
+            record (as for :meth:`append_decision`) with status ``routed``.
+        created_at
+            ISO time of the re-route, stored as the orders' ``updated_at``.
+
+        Returns
+        -------
+        list of str
+            The chain hashes of the new decisions, in the order of ``moves``.
+
+        Raises
+        ------
+        InvalidEventError
+            Field ``moves``: an order is no longer open (released, shipped, or held by
+            another decision), an old decision does not hold the units a move gives back,
+            or the pool no longer has them reserved (the reason names the order or the
+            cell). Nothing is written.
+        ReservationConflict
+            The pool cannot supply some ``reserve_rows`` even after the releases (the
+            message names the cell and its levels at that point of the transaction);
+            ``levels`` has the stock of every cell of the SKUs reserved, read after the
+            rollback. Nothing is written.
+        LedgerError
+            A move is malformed, a record is incomplete or not routed, an order, an old or
+            a new decision id appears twice, a new decision id is already recorded, or the
+            database failed. Nothing is written.
+        """
+        _require_text("pool", pool)
+        _require_text("created_at", created_at)
+        pending: list[_Entry] = []
+        orders: list[tuple[str, str, str]] = []  # (order id, old decision id, new decision id)
+        give_back: list[list[dict[str, Any]]] = []  # per move, rows under the old decision id
+        take: list[dict[str, Any]] = []  # rows under the new decision ids
+        for i, move in enumerate(moves):
+            try:
+                old, record, release, reserve = move
+            except (TypeError, ValueError):
+                raise LedgerError(
+                    f"re-route not recorded: move [{i}] must be "
+                    "(old_decision_id, new_record, release_rows, reserve_rows)"
+                ) from None
+            if not isinstance(old, str) or not old:
+                raise LedgerError(f"re-route not recorded: move [{i}]: old_decision_id must be a non-empty str, got {old!r}")
+            entry = _prepare_decision(record)
+            if record["status"] != "routed":
+                raise LedgerError(
+                    f"decision {entry.entry_id!r} not recorded: a re-route records routed decisions, "
+                    f"got status {record['status']!r}"
+                )
+            order_id = _order_id(record, entry.entry_id)
+            pending.append(entry)
+            orders.append((order_id, old, entry.decision_id))
+            give_back.append([{**r, "decision_id": old} for r in _prepare_reservations(entry.decision_id, release)])
+            take.extend(_prepare_reservations(entry.decision_id, reserve))
+        if not pending:
+            return []
+        for position, name in ((0, "order_id"), (1, "old decision id"), (2, "new decision id")):
+            ids = [o[position] for o in orders]
+            if len(set(ids)) != len(ids):
+                dupes = sorted({x for x in ids if ids.count(x) > 1})
+                raise LedgerError(f"re-route not recorded: {name} repeated in the moves: {dupes}")
+        what = f"re-route of order {orders[0][0]!r}" if len(orders) == 1 else f"re-route of {len(orders)} orders"
+        released = _per_cell(r for rows in give_back for r in rows)
+        reserved = _per_cell(take)
+        give_back_sql = text(_STOCK_CHANGES["release"])
+        reserve_sql = text(_RESERVE_SQL)
+
+        def write(conn: Connection, head: str) -> list[str]:
+            current = _read_orders(conn, pool, [o[0] for o in orders])
+            for order_id, old, _new in orders:
+                got = current.get(order_id)
+                if got == (old, "routed"):
+                    continue
+                if got is None:
+                    why = f"no decision routed it in stock pool {pool!r}"
+                elif got[1] != "routed":
+                    why = got[1]
+                else:
+                    why = f"held by decision {got[0]!r}"
+                raise InvalidEventError("moves", f"order {order_id!r} is no longer open: {why}")
+            held = _held_by(conn, [o[1] for o in orders])
+            for (order_id, old, _new), rows in zip(orders, give_back):
+                for (node_id, sku), qty in _per_cell(rows).items():
+                    has = held.get((old, node_id, sku), 0)
+                    if has < qty:
+                        raise InvalidEventError(
+                            "moves",
+                            f"order {order_id!r}: decision {old!r} holds {has} of {sku} at {node_id}, "
+                            f"cannot give back {qty}",
+                        )
+            for (node_id, sku), qty in released.items():
+                if conn.execute(give_back_sql, {"pool": pool, "node_id": node_id, "sku": sku, "value": qty}).first() is None:
+                    on_hand, now = _cell_levels(conn, pool, node_id, sku)
+                    raise InvalidEventError(
+                        "moves",
+                        f"{qty} of {sku} at {node_id} are no longer reserved in stock pool {pool!r} "
+                        f"(on hand {on_hand}, reserved {now}): shipped or released by another writer",
+                    )
+            for (node_id, sku), qty in reserved.items():
+                done = conn.execute(reserve_sql, {"pool": pool, "node_id": node_id, "sku": sku, "qty": qty})
+                if done.rowcount != 1:
+                    raise _ShortStock(node_id, sku, qty, *_cell_levels(conn, pool, node_id, sku))
+            hashes = _insert_entries(conn, head, pending)
+            rows = [{**r, "qty": -r["qty"]} for back in give_back for r in back] + take
+            if rows:
+                conn.execute(_INSERT_RESERVATION, rows)
+            conn.execute(
+                _REPOINT_ORDER,
+                [{"b_pool": pool, "b_order": o, "decision_id": new, "updated_at": created_at} for o, _old, new in orders],
+            )
+            return hashes
+
+        try:
+            return self._write(what, write)
+        except _ShortStock as short:
+            # The transaction is rolled back: report the levels as they stand, not as they
+            # were inside it (with this re-route's releases applied).
+            skus = {sku for _node, sku in reserved}
+            levels = {c: v for c, v in self.stock_levels(pool).items() if c[1] in skus}
+            raise ReservationConflict(
+                f"{what} not recorded: {short.qty} of {short.sku} at {short.node_id} do not fit in stock pool "
+                f"{pool!r}: on hand {short.on_hand}, reserved {short.reserved} once the re-route's releases "
+                "are given back",
+                levels,
+            ) from None
 
     # -- live-state events and idempotency keys (the HTTP service) ---------------
 
@@ -1167,6 +1532,61 @@ def _prepare_decision(record: dict) -> _Entry:
             f"{what} not recorded: strategy must be a dict with a 'name', got {strategy!r}"
         )
     return _Entry("decision", decision_id, decision_id, created_at, _dump(record, what))
+
+
+def _check_order_state(state: object) -> None:
+    if state not in ORDER_STATES:
+        raise InvalidEventError("state", f"{state!r} is not an order state; expected one of {', '.join(ORDER_STATES)}")
+
+
+def _read_orders(conn: Connection, pool: str, ids: list[str]) -> dict[str, tuple[str, str]]:
+    """``{order_id: (decision_id, state)}`` of those of ``ids`` that have a row in ``pool``."""
+    out: dict[str, tuple[str, str]] = {}
+    for i in range(0, len(ids), _IN_CHUNK):
+        query = select(order_states.c.order_id, order_states.c.decision_id, order_states.c.state).where(
+            order_states.c.pool == pool, order_states.c.order_id.in_(ids[i : i + _IN_CHUNK])
+        )
+        out.update((r[0], (r[1], r[2])) for r in conn.execute(query))
+    return out
+
+
+def _held_by(conn: Connection, decision_ids: list[str]) -> dict[tuple[str, str, str], int]:
+    """Units each decision holds now (its reservation rows summed) per ``(decision_id, node_id, sku)``."""
+    out: dict[tuple[str, str, str], int] = {}
+    for i in range(0, len(decision_ids), _IN_CHUNK):
+        query = (
+            select(reservations.c.decision_id, reservations.c.node_id, reservations.c.sku, func.sum(reservations.c.qty))
+            .where(reservations.c.decision_id.in_(decision_ids[i : i + _IN_CHUNK]))
+            .group_by(reservations.c.decision_id, reservations.c.node_id, reservations.c.sku)
+        )
+        out.update(((r[0], r[1], r[2]), int(r[3])) for r in conn.execute(query))
+    return out
+
+
+def _per_cell(rows: Any) -> dict[tuple[str, str], int]:
+    """Reservation rows summed per ``(node_id, sku)``, in the order cells first appear."""
+    out: dict[tuple[str, str], int] = {}
+    for r in rows:
+        cell = (r["node_id"], r["sku"])
+        out[cell] = out.get(cell, 0) + r["qty"]
+    return out
+
+
+def _cell_levels(conn: Connection, pool: str, node_id: str, sku: str) -> tuple[int, int]:
+    got = conn.execute(
+        select(stock.c.on_hand, stock.c.reserved).where(stock.c.pool == pool, stock.c.node_id == node_id, stock.c.sku == sku)
+    ).first()
+    return (int(got[0]), int(got[1])) if got is not None else (0, 0)
+
+
+def _order_id(record: dict, decision_id: str) -> str:
+    """The order id of a routed record, which keys its row in ``order_states``."""
+    order_id = record["order_id"]
+    if not isinstance(order_id, str) or not order_id:
+        raise LedgerError(
+            f"decision {decision_id!r} not recorded: order_id must be a non-empty str, got {order_id!r}"
+        )
+    return order_id
 
 
 def _prepare_reservations(
