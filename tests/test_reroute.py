@@ -76,6 +76,9 @@ def test_lagrangian_bound_never_exceeds_the_optimum_and_its_answer_fits():
     assert obj >= exact.objective - 1e-6
     auto = solve_batch(p, time_limit_s=10)
     assert auto.objective == pytest.approx(exact.objective)
+    cp = solve_batch(p, time_limit_s=10, method="cpsat")
+    assert cp.status == "optimal" and cp.objective == pytest.approx(exact.objective)
+    assert check_choice(p, cp.choice) == []
 
 
 def test_the_batch_model_solves_orlibrary_gap_instances_to_their_optimum():
@@ -88,9 +91,10 @@ def test_the_batch_model_solves_orlibrary_gap_instances_to_their_optimum():
     cost[:, m] = 1e4  # keep: no agent (never chosen when an assignment fits)
     use = {(j, i): {i: float(g.resource[i, j])} for j in range(n) for i in range(m)}
     p = _problem(cost, use, g.capacity, [m] * n)
-    sol = solve_batch(p, time_limit_s=10)
-    assert -sol.objective == 336
-    assert check_choice(p, sol.choice) == []
+    for method in ("auto", "cpsat"):
+        sol = solve_batch(p, time_limit_s=10, method=method)
+        assert -sol.objective == 336, method
+        assert check_choice(p, sol.choice) == []
 
 
 # ------------------------------------------------------------ on the engine

@@ -106,8 +106,8 @@ class RerouteOptions:
             raise InvalidRerouteError("move_cost_usd", f"must be a finite number >= 0, got {self.move_cost_usd!r}")
         if self.bucket_hours <= 0 or self.horizon_hours < self.bucket_hours:
             raise InvalidRerouteError("bucket_hours", "must be > 0 and at most horizon_hours")
-        if self.method not in ("auto", "lagrangian", "mip"):
-            raise InvalidRerouteError("method", f"must be auto, lagrangian or mip, got {self.method!r}")
+        if self.method not in ("auto", "lagrangian", "mip", "cpsat"):
+            raise InvalidRerouteError("method", f"must be auto, lagrangian, mip or cpsat, got {self.method!r}")
         if self.partitions < 1:
             raise InvalidRerouteError("partitions", f"must be >= 1, got {self.partitions!r}")
 
