@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import sparse
@@ -392,7 +392,7 @@ def generate_columns(
     t0 = time.perf_counter()
     net = router.network
     lay = _row_layout(net, opts)
-    n_sku, n_opt, nb, bh = len(net.sku_ids), net.n_options, lay["buckets"], opts.bucket_hours
+    n_sku, n_opt = len(net.sku_ids), net.n_options
     width = _width(opts)
     at_hours = router._hours(now)
     rows: list[int] = []  # the keep columns' usage (a few legs each)
