@@ -979,7 +979,8 @@ def reroute(
     time_limit: Annotated[float, typer.Option(help="solver time limit, seconds")] = 10.0,
     top_k: Annotated[int, typer.Option(help="ranked plans per order besides its current one")] = 6,
     move_cost: Annotated[float, typer.Option(help="what moving an order costs, USD")] = 0.5,
-    partitions: Annotated[int, typer.Option(help="> 1: solve per partition of destination regions")] = 1,
+    partitions: Annotated[int, typer.Option(help="> 1: generate columns per partition of destination regions, in parallel")] = 1,
+    solve_partitions: Annotated[bool, typer.Option(help="with --partitions: also solve per partition under capacity shares, stitched")] = False,
     backend: Annotated[str, typer.Option(help="where partitions run: local, dask or serial")] = "local",
     address: Annotated[Optional[str], typer.Option(help="Dask scheduler address, e.g. tcp://host:8786")] = None,
     now: Annotated[
@@ -1002,7 +1003,8 @@ def reroute(
     from router.engine.reroute import RerouteOptions
 
     try:
-        opts = RerouteOptions(top_k=top_k, move_cost_usd=move_cost, time_limit_s=time_limit, partitions=partitions)
+        opts = RerouteOptions(top_k=top_k, move_cost_usd=move_cost, time_limit_s=time_limit, partitions=partitions,
+                              solve_partitions=solve_partitions)
         opts.check()
         if backend not in BACKENDS:
             raise RouterError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
