@@ -141,7 +141,7 @@ def test_json_and_partitions(ledger):
     url, node, closure = ledger
     before = _snapshot(url)
     res = _run("reroute", "--ledger", url, "--events", str(closure), "--time-limit", "4",
-               "--partitions", "2", "--backend", "serial", "--json")  # fmt: skip
+               "--partitions", "2", "--solve-partitions", "--backend", "serial", "--json")  # fmt: skip
     assert res.exit_code == 0, res.output
     plan = json.loads(res.output)
     assert plan["applied"] is False and plan["orders"] == 60
