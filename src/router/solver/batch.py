@@ -204,14 +204,16 @@ def lagrangian(problem: BatchProblem, *, seconds: float, iterations: int = 3000,
     cap = p.capacity
     fl = _Fill(p)
     # start: everyone on the column that always fits, then 1-opt on the true costs
+    finite = np.isfinite(p.cost)
+    # the bound with every multiplier at 0 (each order's cheapest column), before anything can run out of time
+    best_lb = float(np.where(finite, p.cost, np.inf).min(axis=1).sum())
     first = p.keep.astype(np.int64).copy() if start is None or check_choice(p, start) else start.astype(np.int64).copy()
     best = fl.polish(first, t_end)
     best_cost = p.objective(best)
-    finite = np.isfinite(p.cost)
     cost = np.where(finite, p.cost, 0.0)
-    at = rows_of.T.tocsr()  # [O*K, R]
+    at = rows_of.T  # [O*K, R], a transposed view: its products need no copy
     u = np.zeros(p.n_rows)
-    best_lb, lam, since, steps = -np.inf, 2.0, 0, 0
+    lam, since, steps = 2.0, 0, 0
     idx = np.arange(o)
     x = np.zeros(o * k)
     for it in range(iterations):
