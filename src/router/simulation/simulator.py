@@ -15,9 +15,25 @@ and is delivered) and the transit times are drawn, vectorised. The result holds
 one row per order and per leg as numpy arrays; :mod:`router.simulation.kpis`
 summarises it.
 
-Everything in a :class:`SimResult` except ``decision_ids`` (uuid4) and
-``timings`` (wall clock) is a pure function of (scenario, strategy, seed,
-horizon, max_orders): :meth:`SimResult.fingerprint` hashes exactly that part.
+Re-routing policy (off by default: ``reroute_every_hours`` / ``reroute_on_disruption``).
+At every ``reroute_every_hours`` hours of simulated time, and/or when a scheduled
+disruption window (node closure, lane slowdown, weather) starts, before the next
+arrival: the world advances to that time, the open orders are collected -- routed
+orders none of whose legs has started picking (:meth:`World.waiting_orders`); an
+order with any leg started is released and never moved -- and the router re-routes
+them jointly (:meth:`Router.reroute` with ``backlog=`` and ``apply=True``: the
+reservations swap in its live state). Each moved order's waiting legs leave the
+world's queues (:meth:`World.withdraw`) and its new plan's legs are queued as if
+routed at that time; its arrival and promise stay. The per-order rows hold the final
+plan. The world's physics and draws are unchanged; with the policy off, nothing of it
+runs and results are bit for bit those of a run without it. ``SimResult.reroute``
+counts the runs, the orders moved per run and the time spent.
+
+Everything in a :class:`SimResult` except ``decision_ids`` (uuid4), ``timings``
+(wall clock) and ``reroute`` (its seconds) is a pure function of (scenario,
+strategy, seed, horizon, max_orders, re-routing policy) -- with re-routing, as long
+as every re-route solve ends before its time limit (``reroute["all_optimal"]``):
+:meth:`SimResult.fingerprint` hashes exactly that part.
 """
 
 from __future__ import annotations
@@ -35,7 +51,8 @@ import numpy as np
 from router.context import promised_at
 from router.demand import generate_orders
 from router.domain import Order
-from router.engine import Decision, Router
+from router.engine import Decision, Ranked, Router
+from router.engine.reroute import OpenOrder, RerouteConflict, RerouteOptions
 from router.features import FEATURES, lane_features
 from router.ledger import DecisionLedger
 from router.legs import lane_metrics
@@ -89,6 +106,9 @@ class SimResult:
     # as (hours, price) pairs; deterministic, but not part of the fingerprint
     targets: list = field(default_factory=list)
     price_path: dict = field(default_factory=dict)
+    # with a re-routing policy: runs, orders open and moved per run, seconds (see
+    # Simulation); empty without one; not part of the fingerprint
+    reroute: dict = field(default_factory=dict)
 
     @property
     def n_orders(self) -> int:
@@ -163,6 +183,14 @@ class Simulation:
     world_params : WorldParams, optional
     strategies : StrategySet, optional
         The strategies the router may use (default: the built-ins).
+    reroute_every_hours : float, optional
+        Re-route the open backlog every this many hours of simulated time (see the
+        module docstring); None: never on a timer.
+    reroute_on_disruption : bool
+        Re-route the open backlog when a scheduled disruption window starts.
+    reroute_options : RerouteOptions, optional
+        The re-route job's options (default :class:`RerouteOptions`); its
+        ``time_limit_s`` bounds each run's solve.
     """
 
     def __init__(
@@ -179,9 +207,21 @@ class Simulation:
         risk_model: object = "champion",
         explore: float = 0.0,
         collect_rows: bool = False,
+        reroute_every_hours: float | None = None,
+        reroute_on_disruption: bool = False,
+        reroute_options: RerouteOptions | None = None,
     ) -> None:
         if not 0.0 <= explore <= 1.0:
             raise ValueError(f"explore must be a share in [0, 1], got {explore}")
+        self.rerouting = reroute_every_hours is not None or bool(reroute_on_disruption)
+        if reroute_every_hours is not None and not (reroute_every_hours > 0 and np.isfinite(reroute_every_hours)):
+            raise ValueError(f"reroute_every_hours must be a number of hours > 0, got {reroute_every_hours}")
+        if self.rerouting and ledger is not None:
+            raise ValueError("re-routing in a simulation runs without a ledger (the moves are not written to one)")
+        if self.rerouting and collect_rows:
+            raise ValueError("collect_rows does not follow re-routed legs: run it without re-routing")
+        if reroute_options is not None:
+            reroute_options.check()
         if max_orders is not None and max_orders < 0:
             raise ValueError(f"max_orders must be >= 0, got {max_orders}")
         if horizon_hours is not None and not horizon_hours > 0:
@@ -276,6 +316,17 @@ class Simulation:
         self.index = 0
         self.routing_s = 0.0
         self.world_s = 0.0
+        self.reroute_s = 0.0
+        self.reroute_every_hours = None if reroute_every_hours is None else float(reroute_every_hours)
+        self.reroute_on_disruption = bool(reroute_on_disruption)
+        self.reroute_options = reroute_options or RerouteOptions()
+        self.reroute_runs: list[dict] = []
+        self._triggers: list[tuple[float, str]] = []
+        self._plans: dict[int, dict] = {}  # with re-routing: each routed order's current plan, until released
+        if self.rerouting:
+            self.world.enable_withdraw()
+            self._triggers = self._trigger_times()
+            self._position = {o.order_id: i for i, o in enumerate(orders)}
         self.generate_s = time.perf_counter() - t0
 
     def _clock(self) -> datetime:
@@ -285,6 +336,151 @@ class Simulation:
     def done(self) -> bool:
         return self.index >= len(self.orders)
 
+    # ------------------------------------------------------------ re-routing
+    def _trigger_times(self) -> list[tuple[float, str]]:
+        """(hours, why) of every re-route run in ``(0, horizon)``, in time order; one run per instant."""
+        at: dict[float, list[str]] = {}
+        h = self.reroute_every_hours
+        if h is not None:
+            k = 1
+            while k * h < self.horizon_hours:
+                at.setdefault(k * h, []).append(f"every {h:g} h")
+                k += 1
+        if self.reroute_on_disruption:
+            for d in self.scenario.disruptions:
+                if 0.0 < d.start_hour < self.horizon_hours:
+                    at.setdefault(float(d.start_hour), []).append(f"{d.kind} starts ({d.name or d.kind})")
+        return [(t, "; ".join(dict.fromkeys(why))) for t, why in sorted(at.items())]
+
+    def _fire(self, hours: float) -> None:
+        """Run every re-route trigger due by ``hours`` (before the arrival at ``hours`` is routed)."""
+        while self._triggers and self._triggers[0][0] <= hours:
+            at, why = self._triggers.pop(0)
+            self.reroute_at(at, why)
+
+    def reroute_at(self, hours: float, reason: str = "") -> dict:
+        """Re-route the open backlog at ``hours`` (not before the world's clock): one run of the policy.
+
+        Returns the run's summary (also kept in ``SimResult.reroute["per_run"]``).
+        """
+        if not self.rerouting:
+            raise ValueError("this simulation has no re-routing policy")
+        t0 = time.perf_counter()
+        hours = max(float(hours), self.world.now_hours)
+        self.world.advance(hours)
+        self._now = self.scenario.start + timedelta(hours=hours)
+        if self._report_outcomes:
+            self._deliver(hours)
+        waiting = self.world.waiting_orders(hours)
+        still = set(waiting)
+        for i in [i for i in self._plans if i not in still]:
+            del self._plans[i]  # released: a started pick never becomes open again
+        backlog = [OpenOrder(self.orders[i], self.decision_ids[i], self._plans[i]) for i in waiting]
+        run: dict = {"at_hours": round(hours, 6), "reason": reason, "open": len(backlog), "moved": 0, "unplaced": 0}
+        if backlog:
+            opts = self.reroute_options
+            try:
+                plan = self.router.reroute(backlog=backlog, apply=True, time_limit_s=opts.time_limit_s, options=opts)
+            except RerouteConflict as exc:  # nothing changed (cannot happen without other writers)
+                run["conflict"] = str(exc)
+            else:
+                moved = self._requeue(plan.moves, hours)
+                run.update(
+                    moved=moved,
+                    unplaced=len(plan.unplaced),
+                    solver=plan.solver.get("method"),
+                    status=plan.solver.get("status"),
+                    gap=plan.gap,
+                    score_before=plan.kpis_before.get("score"),
+                    score_after=plan.kpis_after.get("score"),
+                )
+        run["seconds"] = round(time.perf_counter() - t0, 4)
+        self.reroute_runs.append(run)
+        self.reroute_s += time.perf_counter() - t0
+        return run
+
+    def _requeue(self, moves, hours: float) -> int:
+        """Take the moved orders' legs out of the queues and queue their new plans' legs at ``hours``."""
+        by_index = {self._position[m.order_id]: m for m in moves}
+        moved = sorted(by_index)
+        self.world.withdraw(moved, hours)
+        for i in moved:
+            m = by_index[i]
+            plan = self._priced(self.orders[i], m.to_plan, hours)
+            legs = self._world_legs(plan)
+            self.world.schedule(i, hours, legs)
+            self.cost_usd[i] = plan["cost_usd"]
+            self.shipments[i] = len(legs)
+            self.node[i] = legs[0][0]
+            self._legs_left[i] = len(legs)
+            self._plans[i] = plan
+            if m.new_decision_id:
+                self.decision_ids[i] = m.new_decision_id
+        # the warehouses report their true queues after the swap
+        self.world._report()
+        return len(moved)
+
+    def _priced(self, order: Order, plan: dict, hours: float) -> dict:
+        """A moved order's new plan as route() records one (leg costs, cost_usd), priced at ``hours``."""
+        from router.candidates import from_units
+        from router.scoring import score_candidates
+
+        router = self.router
+        net = router.network
+        ctx = router.contexts.build(order, self._now, router.state.weather_at_region)
+        line_of = {net.sku_ids[int(k)]: j for j, k in enumerate(ctx.sku_idx.tolist())}
+        nodes, opts, units = [], [], []
+        for leg in plan["legs"]:
+            u = [0] * len(ctx.qty)
+            for line in leg["lines"]:
+                u[line_of[line["sku"]]] += int(line["qty"])
+            nodes.append(self._node_index[leg["node_id"]])
+            opts.append(self._opt_index[(leg["carrier_id"], leg["service"])])
+            units.append(u)
+        view = router.state.view(ctx.sku_idx, hours)
+        cs = from_units(np.asarray(nodes), np.asarray(opts), np.asarray(units, dtype=np.int64), net, view, ctx)
+        scores = score_candidates(cs, view, ctx, router.params)
+        return router.records.plan_dict(Ranked(cs, scores, np.zeros(1, dtype=np.int64), self.strategy, {}), ctx, 0)
+
+    def _world_legs(self, chosen: dict) -> list[tuple]:
+        """A recorded plan's legs as the world queues them: (node, option, lines, cost)."""
+        node_index, opt_index = self._node_index, self._opt_index
+        return [
+            (
+                node_index[leg["node_id"]],
+                opt_index[(leg["carrier_id"], leg["service"])],
+                tuple((ln["sku"], ln["qty"]) for ln in leg["lines"]),
+                leg["shipping_cost_usd"] + leg["handling_cost_usd"],
+            )
+            for leg in chosen["legs"]
+        ]
+
+    def reroute_summary(self) -> dict:
+        """What the policy did so far: runs, orders open and moved per run, seconds (empty without a policy)."""
+        if not self.rerouting:
+            return {}
+        runs = self.reroute_runs
+        n = len(runs)
+        moved = [r["moved"] for r in runs]
+        return {
+            "every_hours": self.reroute_every_hours,
+            "on_disruption": self.reroute_on_disruption,
+            "options": {k: getattr(self.reroute_options, k) for k in self.reroute_options.__dataclass_fields__},
+            "runs": n,
+            "runs_with_open_orders": sum(1 for r in runs if r["open"]),
+            "open": sum(r["open"] for r in runs),
+            "moved": sum(moved),
+            "moved_per_run": sum(moved) / n if n else 0.0,
+            "max_moved": max(moved, default=0),
+            "unplaced": sum(r["unplaced"] for r in runs),
+            "withdrawn_legs": self.world.withdrawn_legs,
+            "conflicts": sum(1 for r in runs if "conflict" in r),
+            "all_optimal": all(r.get("status", "optimal") == "optimal" for r in runs),
+            "seconds": round(self.reroute_s, 4),
+            "max_seconds": max((r["seconds"] for r in runs), default=0.0),
+            "per_run": [dict(r) for r in runs],
+        }
+
     def step(self) -> Decision | None:
         """Advance the world to the next arrival and route it; None when no arrival is left."""
         i = self.index
@@ -292,6 +488,8 @@ class Simulation:
             return None
         order = self.orders[i]
         hours = float(self.arrival_hours[i])
+        if self._triggers:
+            self._fire(hours)
         t0 = time.perf_counter()
         self.world.advance(hours)
         self._now = order.created_at
@@ -328,6 +526,8 @@ class Simulation:
             ]
             self.world.schedule(i, hours, legs)
             self._legs_left[i] = len(legs)
+            if self.rerouting:
+                self._plans[i] = chosen
             if self.collect_rows:
                 self._collect(legs, decision.record["strategy"]["name"] if "strategy" in decision.record else name)
             self.cost_usd[i] = chosen["cost_usd"]
@@ -392,6 +592,9 @@ class Simulation:
 
         Orders not yet routed when this is called are left out of the result.
         """
+        if self._triggers and self.done:
+            # the runs due after the last arrival, within the horizon
+            self._fire(self.horizon_hours)
         t0 = time.perf_counter()
         self.world.drain()
         m = self.index
@@ -429,6 +632,7 @@ class Simulation:
             price_path={k: list(v) for k, v in self._price_path.items()},
             decision_ids=tuple(self.decision_ids),
             timings={},
+            reroute=self.reroute_summary(),
         )
         if self.collect_rows:
             x = np.concatenate(self._rows) if self._rows else np.zeros((0, len(FEATURES)))
@@ -442,13 +646,14 @@ class Simulation:
             t1 = time.perf_counter()
             write_outcomes(result, self.ledger)
             outcomes_s = time.perf_counter() - t1
-        total_s = self.generate_s + self.routing_s + world_s + outcomes_s
+        total_s = self.generate_s + self.routing_s + world_s + outcomes_s + self.reroute_s
         result.timings.update(
             {
                 "generate_s": self.generate_s,
                 "routing_s": self.routing_s,
                 "world_s": world_s,
                 "outcomes_s": outcomes_s,
+                **({"reroute_s": self.reroute_s} if self.rerouting else {}),
                 "total_s": total_s,
                 "decisions_per_s": m / self.routing_s if self.routing_s > 0 else float("nan"),
                 "orders_per_s": m / (self.routing_s + world_s) if self.routing_s + world_s > 0 else float("nan"),
@@ -527,6 +732,9 @@ def simulate(
     risk_model: object = "champion",
     explore: float = 0.0,
     collect_rows: bool = False,
+    reroute_every_hours: float | None = None,
+    reroute_on_disruption: bool = False,
+    reroute_options: RerouteOptions | None = None,
 ) -> SimResult:
     """Simulate ``strategy`` on ``scenario``: arrivals, routing through the real engine, delivery.
 
@@ -561,12 +769,20 @@ def simulate(
     collect_rows : bool
         Keep each leg's lane features at decision time and whether it was late
         (``SimResult.training``): delay-risk training rows.
+    reroute_every_hours : float, optional
+        Re-route the open backlog (orders none of whose legs has started picking)
+        every this many simulated hours (see the module docstring). None: never.
+    reroute_on_disruption : bool
+        Also re-route it when a scheduled disruption window starts.
+    reroute_options : RerouteOptions, optional
+        Options of each re-route run (default :class:`RerouteOptions`).
 
     Returns
     -------
     SimResult
-        Deterministic in (scenario, strategy, seed, horizon_hours, max_orders), except
-        ``decision_ids`` and ``timings``.
+        Deterministic in (scenario, strategy, seed, horizon_hours, max_orders, the
+        re-routing policy), except ``decision_ids``, ``timings`` and the seconds in
+        ``reroute`` (with re-routing: as long as no solve is cut by its time limit).
     """
     sim = Simulation(
         scenario,
@@ -580,6 +796,9 @@ def simulate(
         risk_model=risk_model,
         explore=explore,
         collect_rows=collect_rows,
+        reroute_every_hours=reroute_every_hours,
+        reroute_on_disruption=reroute_on_disruption,
+        reroute_options=reroute_options,
     )
     sim.run(progress)
     return sim.finish(record_outcomes=record_outcomes)

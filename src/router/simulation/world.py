@@ -51,6 +51,17 @@ What the router's estimate does not know (the scenario's ``world:`` section)
       departure) is multiplied by ``1 + max(0, departures of that carrier that
       day / its daily_capacity_shipments - 1)`` (unlimited by default: 1).
 
+Withdrawing legs (re-routing)
+-----------------------------
+A leg whose pick has not started (its start is after the current time) is still in
+the node's queue, and a re-routing policy may take it back
+(:meth:`World.withdraw`): its units are not picked, its lane slot is given back,
+and the legs queued behind it at that node are timed again by the same rules (FIFO
+at the true rate, never into a closure, never before the current time, then the
+first cut-off with lane room). A leg whose pick has started is never withdrawn.
+Nothing of this runs unless the simulator calls :meth:`World.enable_withdraw`:
+without it the world does exactly what it did before.
+
 Common random numbers
 ---------------------
 Every draw is a pure function of ``(seed, what, key)`` (:mod:`router.simulation.crn`):
@@ -61,7 +72,8 @@ day ``d`` is ``f(seed, "pick", n, d)``. The arrivals are
 :func:`router.demand.generate_orders` with the same seed. Two strategies that
 send order ``i`` down the same lane see the same transit draw, and every
 strategy sees the same orders at the same times, so differences in the KPIs
-come from the decisions alone.
+come from the decisions alone. A re-routed order's new legs draw from their own
+keys (order ``i``, the new node and option): no other order's draws move.
 """
 
 from __future__ import annotations
@@ -210,6 +222,10 @@ class World:
         self._l_done: list[float] = []
         self._l_depart: list[float] = []
         self._l_lines: list[tuple[tuple[str, int], ...] | None] = []
+        # withdrawing legs (enable_withdraw): each order's legs, and the legs taken back
+        self._order_legs: dict[int, list[int]] | None = None
+        self._dead: set[int] = set()
+        self.withdrawn_legs = 0
 
         # The initial backlog (initial_queue_orders) occupies the pickers first, as
         # phantom picks that ship no tracked stock (negative leg ids).
@@ -325,8 +341,115 @@ class World:
             self._l_lines.append(lines)
             if self._tracking:
                 self._open_legs.append(leg_id)
+            if self._order_legs is not None:
+                self._order_legs.setdefault(order_index, []).append(leg_id)
             heapq.heappush(self._picks, (done, leg_id, n))
             self.queued[n] += 1
+
+    # ------------------------------------------------------------- withdrawing
+    def enable_withdraw(self) -> None:
+        """Keep each order's legs, so that :meth:`waiting_orders` and :meth:`withdraw` can run.
+
+        Call before the first :meth:`schedule`.
+        """
+        if self._l_order:
+            raise RouterError("enable_withdraw must be called before the first leg is scheduled")
+        self._order_legs = {}
+
+    def waiting_orders(self, hours: float) -> list[int]:
+        """Orders (by index, ascending) none of whose legs has started picking by ``hours``.
+
+        Those are the orders still wholly in the nodes' queues, the ones a re-routing
+        policy may move; an order with any leg started (or picked) is released.
+        """
+        if self._order_legs is None:
+            raise RouterError("waiting_orders needs enable_withdraw() before the first leg")
+        start = self._l_start
+        candidates = {self._l_order[leg] for _, leg, _ in self._picks if leg >= 0 and start[leg] > hours}
+        out = []
+        for i in sorted(candidates):
+            legs = self._order_legs[i]
+            if legs and all(start[leg] > hours for leg in legs):
+                out.append(i)
+        return out
+
+    def withdraw(self, orders, hours: float) -> int:
+        """Take the legs of ``orders`` out of the queues at ``hours``; the legs behind them are timed again.
+
+        Every leg of these orders must still be waiting (its pick starts after
+        ``hours``; see :meth:`waiting_orders`). The withdrawn legs pick nothing, ship
+        nothing and leave no record in :meth:`legs`; their lane slots are given back.
+        At each node concerned, the legs still waiting are timed again in their queue
+        order by the physics of :meth:`schedule` -- the picker is free at the end of
+        the last started pick or at ``hours``, whichever is later -- and their
+        departures are the first cut-offs with lane room once the waiting legs' slots
+        are given back. Returns the number of legs withdrawn.
+        """
+        if self._order_legs is None:
+            raise RouterError("withdraw needs enable_withdraw() before the first leg")
+        start = self._l_start
+        gone: set[int] = set()
+        for i in orders:
+            legs = self._order_legs.get(int(i), [])
+            for leg in legs:
+                if not start[leg] > hours:
+                    raise RouterError(f"order {i}: its leg {leg} started picking at {start[leg]:g} h, not after {hours:g} h")
+            gone.update(legs)
+            self._order_legs[int(i)] = []
+        if not gone:
+            return 0
+        nodes = sorted({self._l_node[leg] for leg in gone})
+        touched: set[int] = set(gone)
+        fresh: list[tuple[float, int, int]] = []
+        for n in nodes:
+            # this node's unfinished picks: started (or phantom) ones stay, waiting ones are timed again
+            free = hours
+            waiting = []
+            for done, leg, m in self._picks:
+                if m != n:
+                    continue
+                if leg < 0 or start[leg] <= hours:
+                    free = max(free, done)
+                else:
+                    waiting.append(leg)
+            waiting.sort()  # leg ids are the queue order of a node
+            for leg in waiting:  # every waiting leg gives back its time and its lane slot first
+                self.busy_hours[n] -= self._l_done[leg] - start[leg]
+                self._unbook(n, self._l_opt[leg], self._l_depart[leg])
+            for leg in waiting:
+                touched.add(leg)
+                if leg in gone:
+                    continue
+                routed = self._l_routed[leg]
+                s, done, service = self._pick(n, routed if routed > free else free)
+                free = done
+                self.busy_hours[n] += service
+                start[leg] = s
+                self._l_done[leg] = done
+                self._l_depart[leg] = self._depart(n, self._l_opt[leg], done)
+                fresh.append((done, leg, n))
+            self.free_at[n] = free
+            self.queued[n] -= sum(1 for leg in waiting if leg in gone)
+            self._dirty.add(n)
+        self._picks = [e for e in self._picks if e[1] not in touched] + fresh
+        heapq.heapify(self._picks)
+        for leg in gone:
+            self._l_lines[leg] = None
+        self._dead |= gone
+        if self._tracking:
+            self._open_legs = [leg for leg in self._open_legs if leg not in gone]
+        self.withdrawn_legs += len(gone)
+        return len(gone)
+
+    def _unbook(self, n: int, o: int, dep: float) -> None:
+        """Give back the lane slot a departure at ``dep`` took (the inverse of :meth:`_depart`'s booking)."""
+        if self._cap[n][o] == math.inf:
+            return
+        k = round((dep + self.start_offset_hours - self._cutoff[n]) / HOURS_PER_DAY)
+        key = (n, o, k)
+        self._lane_used[key] -= 1
+        if self._lane_used[key] == 0:
+            del self._lane_used[key]
 
     # ------------------------------------------------------------------- time
     def _push(self, hours: float, kind: int, payload: object) -> None:
@@ -431,19 +554,23 @@ class World:
         dest_region : int[M]
             Region index of each order's destination (-1: none).
         """
-        order = np.asarray(self._l_order, dtype=np.int64)
-        n = np.asarray(self._l_node, dtype=np.int64)
-        o = np.asarray(self._l_opt, dtype=np.int64)
-        dep = np.asarray(self._l_depart, dtype=float)
+        keep: slice | np.ndarray = slice(None)
+        if self._dead:  # withdrawn legs (re-routing) never left: no record
+            keep = np.ones(len(self._l_order), dtype=bool)
+            keep[np.fromiter(self._dead, dtype=np.int64, count=len(self._dead))] = False
+        order = np.asarray(self._l_order, dtype=np.int64)[keep]
+        n = np.asarray(self._l_node, dtype=np.int64)[keep]
+        o = np.asarray(self._l_opt, dtype=np.int64)[keep]
+        dep = np.asarray(self._l_depart, dtype=float)[keep]
         transit, noise, bias, stretch, exception = self._transit(order, n, o, dep, dest_lat, dest_lon, dest_region)
         return LegRecords(
             order=order,
             node=n,
             option=o,
-            cost_usd=np.asarray(self._l_cost, dtype=float),
-            routed_hours=np.asarray(self._l_routed, dtype=float),
-            pick_start_hours=np.asarray(self._l_start, dtype=float),
-            pick_done_hours=np.asarray(self._l_done, dtype=float),
+            cost_usd=np.asarray(self._l_cost, dtype=float)[keep],
+            routed_hours=np.asarray(self._l_routed, dtype=float)[keep],
+            pick_start_hours=np.asarray(self._l_start, dtype=float)[keep],
+            pick_done_hours=np.asarray(self._l_done, dtype=float)[keep],
             depart_hours=dep,
             transit_hours=transit,
             transit_noise=noise,
