@@ -58,6 +58,34 @@ def test_joint_choice_beats_order_by_order_on_a_shared_unit():
     assert check_choice(p, np.array([0, 0])) == ["row 0: 2 > capacity 1"]
 
 
+def test_an_ejection_chain_places_an_order_that_no_single_move_can():
+    # order 1 can only use the unit at A (row 0) or stay on its keep column (100); order 0 holds that unit
+    # and could use B (row 1) for 1 more. No order gains by moving alone, so 1-opt is stuck at 101;
+    # moving order 0 to B and order 1 to A costs 2 + 1 = 3.
+    from router.solver.batch import _Fill, eject
+
+    p = _problem(
+        [[1.0, 2.0, 100.0], [1.0, np.inf, 100.0]],
+        {(0, 0): {0: 1}, (0, 1): {1: 1}, (1, 0): {0: 1}},
+        [1, 1],
+        [2, 2],
+    )
+    start = np.array([0, 2])
+    assert _Fill(p).polish(start, deadline=1e18).tolist() == [0, 2]
+    choice, moved = eject(p, start, deadline=1e18)
+    assert choice.tolist() == [1, 0] and moved == 1 and p.objective(choice) == 3.0
+    assert check_choice(p, choice) == []
+    # a chain that would cost more than it saves is undone
+    dear = _problem(
+        [[1.0, 200.0, 100.0], [1.0, np.inf, 100.0]],
+        {(0, 0): {0: 1}, (0, 1): {1: 1}, (1, 0): {0: 1}},
+        [1, 1],
+        [2, 2],
+    )
+    choice, moved = eject(dear, start, deadline=1e18)
+    assert choice.tolist() == [0, 2] and moved == 0
+
+
 def test_lagrangian_bound_never_exceeds_the_optimum_and_its_answer_fits():
     rng = np.random.default_rng(3)
     o, k, rows = 60, 4, 12

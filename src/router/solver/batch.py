@@ -182,6 +182,120 @@ def greedy_sequential(problem: BatchProblem, seq: np.ndarray | None = None, *, s
     return choice
 
 
+def eject(problem: BatchProblem, choice: np.ndarray, deadline: float, *, all_orders: bool = False) -> tuple[np.ndarray, int]:
+    """Move orders to cheaper columns by moving the orders that block them (depth-1 ejection chains).
+
+    For an order, each of its columns cheaper than the one it holds, cheapest first: the
+    rows it does not fit are freed by moving orders that use them to their cheapest other
+    column that fits (and needs none of those rows); the chain is kept when the moves and
+    the new column cost less than the column the order held, else undone. 1-opt passes
+    cannot do this: the order alone never fits, and the blockers alone gain nothing by
+    moving. By default only orders left on their keep column (stuck) are tried; with
+    ``all_orders`` every order that holds a column dearer than its cheapest, largest
+    possible gain first. Returns the improved choice and the number of orders moved.
+    """
+    p = problem
+    w = p.width
+    choice = choice.copy()
+    csc = p.usage.tocsc()
+    csr = p.usage.tocsr()
+    left = p.capacity - p.load(choice)
+    cost = p.cost
+    eps = 1e-9
+
+    def col_use(c: int) -> tuple[np.ndarray, np.ndarray]:
+        return csc.indices[csc.indptr[c]:csc.indptr[c + 1]], csc.data[csc.indptr[c]:csc.indptr[c + 1]]
+
+    def fits(c: int, rows_out: set[int]) -> bool:
+        r, v = col_use(c)
+        return bool((v <= left[r] + eps).all()) and not (rows_out & set(r.tolist()))
+
+    if all_orders:
+        held = cost[np.arange(p.n_orders), choice]
+        gain = held - np.where(np.isfinite(cost), cost, np.inf).min(axis=1)
+        todo = np.flatnonzero(gain > 1e-9)
+        todo = todo[np.argsort(-gain[todo], kind="stable")]
+    else:
+        todo = np.flatnonzero((choice == p.keep) & (np.isfinite(cost).sum(axis=1) > 1))
+    placed = 0
+    for i in todo.tolist():
+        if time.perf_counter() >= deadline:
+            break
+        now_j = int(choice[i])
+        keep_c = i * w + now_j
+        kr, kv = col_use(keep_c)
+        left[kr] += kv  # the order's own column given back while it looks
+        done = False
+        for j in np.argsort(cost[i]).tolist():
+            if j == now_j or not np.isfinite(cost[i, j]) or cost[i, j] >= cost[i, now_j]:
+                continue
+            c = i * w + j
+            r, v = col_use(c)
+            short = r[v > left[r] + eps]
+            budget = cost[i, now_j] - cost[i, j]
+            moved: list[tuple[int, int, int]] = []  # (order, old column, new column)
+            spent = 0.0
+            ok = True
+            for row in short.tolist():
+                need = float(v[r == row][0])
+                users = csr.indices[csr.indptr[row]:csr.indptr[row + 1]]
+                users = users[choice[users // w] == users % w]
+                # blockers by what moving them costs at best
+                options = []
+                for uc in users.tolist():
+                    k = uc // w
+                    if k == i or any(m[0] == k for m in moved):
+                        continue
+                    cur = int(choice[k])
+                    options.append((k, cur))
+                while left[row] + eps < need and options and ok:
+                    best = None
+                    for k, cur in options:
+                        ur, uv = col_use(k * w + cur)
+                        left[ur] += uv
+                        for jj in np.argsort(cost[k]).tolist():
+                            if jj == cur or not np.isfinite(cost[k, jj]):
+                                continue
+                            d = cost[k, jj] - cost[k, cur]
+                            if best is not None and d >= best[0]:
+                                break
+                            if fits(k * w + jj, set(short.tolist())):
+                                best = (d, k, cur, jj)
+                                break
+                        left[ur] -= uv
+                    if best is None or spent + best[0] >= budget:
+                        ok = False
+                        break
+                    d, k, cur, jj = best
+                    ur, uv = col_use(k * w + cur)
+                    left[ur] += uv
+                    nr, nv = col_use(k * w + jj)
+                    left[nr] -= nv
+                    choice[k] = jj
+                    moved.append((k, cur, jj))
+                    spent += d
+                    options = [(a, b) for a, b in options if a != k]
+                if left[row] + eps < need:
+                    ok = False
+                if not ok:
+                    break
+            if ok and bool((v <= left[r] + eps).all()) and spent < budget:
+                left[r] -= v
+                choice[i] = j
+                placed += 1
+                done = True
+                break
+            for k, cur, jj in reversed(moved):  # undo the chain
+                nr, nv = col_use(k * w + jj)
+                left[nr] += nv
+                ur, uv = col_use(k * w + cur)
+                left[ur] -= uv
+                choice[k] = cur
+        if not done:
+            left[kr] -= kv
+    return choice, placed
+
+
 def _regret_order(score: np.ndarray) -> np.ndarray:
     """Orders by regret (second best minus best score), largest first: those with most to lose choose first."""
     if score.shape[1] < 2:
@@ -198,7 +312,10 @@ def lagrangian(problem: BatchProblem, *, seconds: float, iterations: int = 3000,
     ``start``: a feasible choice to begin from (a warm start), else every order on its keep column.
     """
     p = problem
-    t_end = time.perf_counter() + seconds
+    t_start = time.perf_counter()
+    t_final = t_start + seconds
+    # the last quarter of the limit goes to ejection chains on the best answer
+    t_end = t_start + 0.75 * seconds
     o, k = p.cost.shape
     rows_of = p.usage
     cap = p.capacity
@@ -213,7 +330,8 @@ def lagrangian(problem: BatchProblem, *, seconds: float, iterations: int = 3000,
     cost = np.where(finite, p.cost, 0.0)
     at = rows_of.T  # [O*K, R], a transposed view: its products need no copy
     u = np.zeros(p.n_rows)
-    lam, since, steps = 2.0, 0, 0
+    best_u = u
+    lam, since, steps, restarts = 2.0, 0, 0, 0
     idx = np.arange(o)
     x = np.zeros(o * k)
     for it in range(iterations):
@@ -242,15 +360,37 @@ def lagrangian(problem: BatchProblem, *, seconds: float, iterations: int = 3000,
         if it % construct_every == 0:
             cand, _ = fl.run(_regret_order(red), red, best)
             cand = fl.polish(cand, t_end, passes=3)
+            if (cand == p.keep).any() and it % (construct_every * 5) == 0:
+                cand, placed = eject(p, cand, min(t_end, time.perf_counter() + 0.25 * seconds))
+                if placed:
+                    cand = fl.polish(cand, t_end, passes=3)
             c = p.objective(cand)
             if c < best_cost - 1e-9:
                 best, best_cost = cand, c
+        if lb >= best_lb - 1e-12:
+            best_u = u
         # the step: Polyak's rule towards the best known cost, on the rows that bind or are violated
         gg = np.where((u > 0) | (g > 0), g, 0.0)
         norm = float(gg @ gg)
-        if norm <= 0 or lam < 1e-5:
+        if norm <= 0:
             break
+        if lam < 1e-4:
+            # the steps have shrunk to nothing: start again from the best multipliers with a smaller stride
+            restarts += 1
+            if restarts > 4:
+                break
+            u, lam, since = best_u.copy(), 0.5 / restarts, 0
+            continue
         u = np.maximum(0.0, u + lam * max(best_cost - lb, 1e-6) / norm * gg)
+    while time.perf_counter() < t_final and best_cost - best_lb > 1e-9 * max(1.0, abs(best_cost)):
+        cand, moved = eject(p, best, t_final, all_orders=True)
+        if not moved:
+            break
+        cand = fl.polish(cand, t_final, passes=3)
+        c = p.objective(cand)
+        if c >= best_cost - 1e-9:
+            break
+        best, best_cost = cand, c
     if np.isfinite(best_lb):
         best_lb = min(best_lb, best_cost)
     return best_lb, best, best_cost, steps
