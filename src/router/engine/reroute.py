@@ -899,7 +899,7 @@ def plan_reroute(
     reprice: list[dict] = []
     for rnd in range(rounds):
         left = opts.time_limit_s - (time.perf_counter() - t1)
-        stuck = np.flatnonzero(sol.choice == width - 1) if backlog else np.zeros(0, dtype=np.int64)
+        stuck = np.flatnonzero((sol.choice == width - 1) & np.isfinite(problem.cost[:, 0])) if backlog else np.zeros(0, dtype=np.int64)
         if not len(stuck) or left <= 0.2:
             break
         t_r = time.perf_counter()
@@ -907,13 +907,24 @@ def plan_reroute(
         if not added:
             break
         problem = _build_problem(gen, capacity, opts, names)
-        left = max(0.2, opts.time_limit_s - (time.perf_counter() - t1)) / max(1, rounds - rnd)
-        sol2 = solve_batch(problem, time_limit_s=left, method=opts.method, seed=router.seed, start=sol.choice)
+        left = max(0.2, opts.time_limit_s - (time.perf_counter() - t1))
+        # another round may follow only while orders are still stuck: this solve takes half of what
+        # is left then, all of it otherwise (the solve stops early when it proves optimality)
+        share = 0.5 if rnd + 1 < rounds else 1.0
+        sol2 = solve_batch(problem, time_limit_s=left * share, method=opts.method, seed=router.seed, start=sol.choice)
         reprice.append({"round": rnd + 1, "unplaced_before": int(len(stuck)), "columns_added": added,
                         "unplaced_after": int((sol2.choice == width - 1).sum()), "seconds": round(time.perf_counter() - t_r, 3)})
         # the bound of the bigger model is a bound of it (more columns only lower the optimum)
         sol = sol2 if sol2.objective <= sol.objective + 1e-9 else BatchSolution(
             sol.choice, sol.objective, min(sol2.bound, sol.objective), "feasible", sol.method, sol.seconds, sol.stages)
+    left = opts.time_limit_s - (time.perf_counter() - t1)
+    if backlog and left > 0.5 and sol.status != "optimal" and sol.method != "partitioned":
+        # the rounds stopped early (nothing stuck, or no new column): the rest of the limit improves the answer
+        sol3 = solve_batch(problem, time_limit_s=left, method=opts.method, seed=router.seed, start=sol.choice)
+        if sol3.objective <= sol.objective + 1e-9:
+            sol3.stages = {**sol.stages, "final": sol3.stages}
+            sol3.bound = min(max(sol3.bound, sol.bound), sol3.objective)
+            sol = sol3
     if progress is not None:
         progress("solve", 1, 1)
     timings["solve_s"] = round(time.perf_counter() - t1, 3)
