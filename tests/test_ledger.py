@@ -429,7 +429,7 @@ def test_processes_appending_at_once_keep_one_chain(backend: Backend) -> None:
 
 
 def test_create_false_refuses_an_unmigrated_database(backend: Backend) -> None:
-    with pytest.raises(LedgerError, match="schema revision none, expected 0005"):
+    with pytest.raises(LedgerError, match="schema revision none, expected 0006"):
         SqlLedger(backend.url, create=False)
     with open_ledger(backend.url):
         pass

@@ -14,7 +14,7 @@ SQLAlchemy and Alembic are used only here.
 True
 """
 
-from router.ledger.base import DecisionLedger, VerifyReport
+from router.ledger.base import DecisionLedger, StrategyStore, VerifyReport
 from router.ledger.sql import DEFAULT_URL, SqlLedger, open_ledger
 
-__all__ = ["DEFAULT_URL", "DecisionLedger", "SqlLedger", "VerifyReport", "open_ledger"]
+__all__ = ["DEFAULT_URL", "DecisionLedger", "SqlLedger", "StrategyStore", "VerifyReport", "open_ledger"]

@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["DecisionLedger", "Reservation", "VerifyReport"]
+__all__ = ["DecisionLedger", "Reservation", "StrategyStore", "VerifyReport"]
 
 #: One reserved quantity: ``(node_id, sku, qty)``.
 Reservation = tuple[str, str, int]
@@ -284,4 +284,51 @@ class DecisionLedger(Protocol):
 
     def close(self) -> None:
         """Release connections; the ledger cannot be used afterwards."""
+        ...
+
+
+@runtime_checkable
+class StrategyStore(Protocol):
+    """Strategy versions and rollout mode changes (schema 0006), kept by the ledger.
+
+    Versions are immutable and keyed by their content hash; mode changes are an
+    append-only, hash-linked log whose last ``seq`` every worker polls
+    (:meth:`modes_head`) to agree on what is active.
+    """
+
+    def put_strategy_version(
+        self, name: str, version: str, body: dict, *, author: str, reason: str, created_at: str
+    ) -> bool:
+        """Store a version; False (and nothing changed) when the hash is already stored."""
+        ...
+
+    def get_strategy_version(self, version: str) -> dict | None:
+        """The stored version ``{name, version, body, author, reason, created_at}``, or None."""
+        ...
+
+    def list_strategy_versions(self, name: str | None = None) -> list[dict]:
+        """Every stored version (of ``name``), oldest first."""
+        ...
+
+    def append_mode(
+        self,
+        name: str,
+        version: str,
+        mode: str,
+        *,
+        canary_percent: float = 0.0,
+        actor: str,
+        reason: str,
+        created_at: str,
+        guard: dict | None = None,
+    ) -> dict:
+        """Append a mode change (off, shadow, canary, on) with actor and reason; return the stored row."""
+        ...
+
+    def modes_since(self, seq: int = 0) -> list[dict]:
+        """Mode changes after ``seq``, oldest first."""
+        ...
+
+    def modes_head(self) -> int:
+        """The last mode change's ``seq`` (0 when none)."""
         ...

@@ -19,7 +19,7 @@ __all__ = ["HEAD_REVISION", "MIGRATIONS_DIR", "current_revision", "upgrade_to_he
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 #: Newest revision in ``versions/``; a test checks it against Alembic's own view.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 
 def current_revision(conn: Connection) -> str | None:

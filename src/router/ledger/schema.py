@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -21,7 +22,17 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["entries", "idempotency_keys", "metadata", "order_states", "reservations", "state_events", "stock"]
+__all__ = [
+    "entries",
+    "idempotency_keys",
+    "metadata",
+    "order_states",
+    "reservations",
+    "state_events",
+    "stock",
+    "strategy_modes",
+    "strategy_versions",
+]
 
 metadata = MetaData()
 
@@ -116,4 +127,40 @@ order_states = Table(
     PrimaryKeyConstraint("pool", "order_id", name="pk_order_states"),
     CheckConstraint("state IN ('routed', 'released', 'shipped')", name="ck_order_states_state"),
     Index("ix_order_states_pool_state", "pool", "state"),
+)
+
+# Strategy versions (schema 0006): immutable, keyed by the content hash of the strategy's body.
+strategy_versions = Table(
+    "strategy_versions",
+    metadata,
+    Column("version", String(64), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    PrimaryKeyConstraint("version", name="pk_strategy_versions"),
+    Index("ix_strategy_versions_name", "name"),
+)
+
+# Rollout mode changes (schema 0006): append-only, each row hashed and linked to the one
+# before it (kind "mode", id ``mode_id``); a guard's automatic change names the guard (JSON).
+strategy_modes = Table(
+    "strategy_modes",
+    metadata,
+    Column("seq", _SeqType, primary_key=True, autoincrement=True),
+    Column("mode_id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("canary_percent", Float, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("guard", Text, nullable=True),
+    Column("created_at", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    CheckConstraint("mode IN ('off', 'shadow', 'canary', 'on')", name="ck_strategy_modes_mode"),
+    CheckConstraint("canary_percent >= 0 AND canary_percent <= 100", name="ck_strategy_modes_percent"),
+    UniqueConstraint("mode_id", name="uq_strategy_modes_mode_id"),
 )

@@ -19,6 +19,7 @@ import logging
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from numbers import Integral
@@ -34,11 +35,20 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQL
 from sqlalchemy.pool import StaticPool
 
 from router.errors import InvalidEventError, LedgerError, ReservationConflict, UnknownDecisionError
-from router.ledger.base import DecisionLedger, Reservation, VerifyReport
+from router.ledger.base import DecisionLedger, Reservation, StrategyStore, VerifyReport
 from router.ledger.chain import ENTRY_KINDS, GENESIS_HASH, canonical_json, entry_hash
 from router.ledger.codec import pack_body, unpack_body
 from router.ledger.migrate import HEAD_REVISION, current_revision, upgrade_to_head
-from router.ledger.schema import entries, idempotency_keys, order_states, reservations, state_events, stock
+from router.ledger.schema import (
+    entries,
+    idempotency_keys,
+    order_states,
+    reservations,
+    state_events,
+    stock,
+    strategy_modes,
+    strategy_versions,
+)
 
 __all__ = ["DEFAULT_URL", "SqlLedger", "open_ledger"]
 
@@ -131,6 +141,11 @@ _ORDER_MOVES = {"released": ("routed",), "shipped": ("routed", "released")}
 
 _T = TypeVar("_T")
 
+#: The rollout modes of a strategy version (schema 0006).
+STRATEGY_MODES = ("off", "shadow", "canary", "on")
+_SELECT_MODE_HEAD = select(strategy_modes.c.hash).order_by(strategy_modes.c.seq.desc()).limit(1)
+_SELECT_MODE_SEQ = select(func.max(strategy_modes.c.seq))
+
 
 class _ShortStock(Exception):
     """A reserve row of a re-route does not fit; raised inside the transaction to roll it back."""
@@ -150,7 +165,7 @@ class _Entry(NamedTuple):
     body: bytes
 
 
-class SqlLedger(DecisionLedger):
+class SqlLedger(DecisionLedger, StrategyStore):
     """The decision ledger stored through SQLAlchemy Core.
 
     Parameters
@@ -973,6 +988,120 @@ class SqlLedger(DecisionLedger):
             got = conn.execute(select(func.max(state_events.c.seq)).where(state_events.c.pool == pool)).scalar_one()
         return int(got or 0)
 
+    # -- strategy versions and rollout modes (schema 0006) -----------------------
+
+    def put_strategy_version(
+        self, name: str, version: str, body: dict, *, author: str, reason: str, created_at: str
+    ) -> bool:
+        """Store an immutable strategy version under its content hash; False when the hash is already stored.
+
+        A version is never changed: storing a hash again (with any body) is a no-op.
+        """
+        for field_name, value in (("name", name), ("version", version), ("author", author), ("reason", reason)):
+            _require_text(field_name, value)
+        _require_text("created_at", created_at)
+        if not isinstance(body, dict):
+            raise LedgerError(f"strategy version {version!r} not recorded: body must be a dict")
+        row = {
+            "version": version,
+            "name": name,
+            "body": canonical_json(body).decode(),
+            "author": author,
+            "reason": reason,
+            "created_at": created_at,
+        }
+
+        def write(conn: Connection, head: str) -> bool:
+            got = conn.execute(
+                _insert_ignore(self._is_postgres, strategy_versions).values(**row).returning(strategy_versions.c.version)
+            )
+            return got.first() is not None
+
+        return self._write(f"strategy version {version!r}", write, chain=False)
+
+    def get_strategy_version(self, version: str) -> dict | None:
+        """The stored version ``{name, version, body, author, reason, created_at}``, or None."""
+        query = select(strategy_versions).where(strategy_versions.c.version == version)
+        with self._reading() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _version_row(row)
+
+    def list_strategy_versions(self, name: str | None = None) -> list[dict]:
+        """Every stored version (of ``name``), oldest first."""
+        query = select(strategy_versions).order_by(strategy_versions.c.created_at, strategy_versions.c.version)
+        if name is not None:
+            query = query.where(strategy_versions.c.name == name)
+        with self._reading() as conn:
+            return [_version_row(r) for r in conn.execute(query)]
+
+    def append_mode(
+        self,
+        name: str,
+        version: str,
+        mode: str,
+        *,
+        canary_percent: float = 0.0,
+        actor: str,
+        reason: str,
+        created_at: str,
+        guard: dict | None = None,
+    ) -> dict:
+        """Append a rollout mode change of strategy ``name`` at ``version``; return the stored row.
+
+        ``mode`` is off, shadow, canary or on; ``canary_percent`` (0-100) matters for canary.
+        ``guard`` names the guard and its numbers when a guard made the change. The row is
+        hashed and linked to the mode change before it (see :meth:`verify`).
+        """
+        what = f"mode change of strategy {name!r} {version!r}"
+        for field_name, value in (("name", name), ("version", version), ("actor", actor), ("reason", reason)):
+            _require_text(field_name, value)
+        _require_text("created_at", created_at)
+        if mode not in STRATEGY_MODES:
+            raise LedgerError(f"{what} not recorded: mode must be one of {', '.join(STRATEGY_MODES)}, got {mode!r}")
+        try:
+            percent = float(canary_percent)
+        except (TypeError, ValueError):
+            raise LedgerError(f"{what} not recorded: canary_percent must be a number") from None
+        if not 0.0 <= percent <= 100.0:
+            raise LedgerError(f"{what} not recorded: canary_percent must be within 0-100, got {percent}")
+        if guard is not None and not isinstance(guard, dict):
+            raise LedgerError(f"{what} not recorded: guard must be a dict")
+        body = {
+            "mode_id": uuid.uuid4().hex,
+            "name": name,
+            "version": version,
+            "mode": mode,
+            "canary_percent": percent,
+            "actor": actor,
+            "reason": reason,
+            "guard": guard,
+            "created_at": created_at,
+        }
+        text_body = canonical_json(body)
+
+        def write(conn: Connection, head: str) -> dict:
+            prev = conn.execute(_SELECT_MODE_HEAD).scalar_one_or_none() or GENESIS_HASH
+            digest = entry_hash(prev, "mode", body["mode_id"], text_body)
+            row = {**body, "guard": None if guard is None else canonical_json(guard).decode()}
+            got = conn.execute(
+                strategy_modes.insert().values(**row, prev_hash=prev, hash=digest).returning(strategy_modes.c.seq)
+            )
+            return {**body, "seq": int(got.scalar_one()), "hash": digest}
+
+        return self._write(what, write)
+
+    def modes_since(self, seq: int = 0) -> list[dict]:
+        """The mode changes after ``seq``, oldest first (each with ``seq`` and ``hash``)."""
+        query = select(strategy_modes).where(strategy_modes.c.seq > seq).order_by(strategy_modes.c.seq)
+        with self._reading() as conn:
+            return [_mode_row(r) for r in conn.execute(query)]
+
+    def modes_head(self) -> int:
+        """The last mode change's ``seq`` (0 when none): one indexed read, cheap to poll."""
+        with self._reading() as conn:
+            got = conn.execute(_SELECT_MODE_SEQ).scalar_one_or_none()
+        return int(got or 0)
+
     def idempotency_get(self, key: str, endpoint: str) -> tuple[str, int | None, str | None] | None:
         """``(body_hash, status_code, response)`` stored for an Idempotency-Key, or None."""
         query = select(
@@ -1355,11 +1484,28 @@ class SqlLedger(DecisionLedger):
                         reason=f"seq {row.seq}: {problem}",
                     )
                 expected_prev = row.hash
+        head = expected_prev
+        expected_prev = GENESIS_HASH
+        modes = 0
+        with self._reading() as conn:
+            for row in conn.execute(select(strategy_modes).order_by(strategy_modes.c.seq)):
+                checked += 1
+                modes += 1
+                problem = _check_mode_row(row, expected_prev)
+                if problem is not None:
+                    return VerifyReport(
+                        ok=False,
+                        entries_checked=checked,
+                        first_bad_seq=int(row.seq),
+                        reason=f"strategy_modes seq {row.seq}: {problem}",
+                    )
+                expected_prev = row.hash
+        tail = f"; {modes} strategy mode changes intact, head {expected_prev}" if modes else ""
         return VerifyReport(
             ok=True,
             entries_checked=checked,
             first_bad_seq=None,
-            reason=f"all {checked} entries intact; chain head {expected_prev}",
+            reason=f"all {checked - modes} entries intact; chain head {head}{tail}",
         )
 
     def _check_open(self) -> None:
@@ -1393,6 +1539,44 @@ def open_ledger(url: str | None, *, create: bool = True) -> SqlLedger:
 
 
 # -- helpers -------------------------------------------------------------------
+
+
+def _version_row(row: Any) -> dict:
+    return {
+        "name": row.name,
+        "version": row.version,
+        "body": orjson.loads(row.body),
+        "author": row.author,
+        "reason": row.reason,
+        "created_at": row.created_at,
+    }
+
+
+def _mode_body(row: Any) -> dict:
+    return {
+        "mode_id": row.mode_id,
+        "name": row.name,
+        "version": row.version,
+        "mode": row.mode,
+        "canary_percent": float(row.canary_percent),
+        "actor": row.actor,
+        "reason": row.reason,
+        "guard": None if row.guard is None else orjson.loads(row.guard),
+        "created_at": row.created_at,
+    }
+
+
+def _mode_row(row: Any) -> dict:
+    return {**_mode_body(row), "seq": int(row.seq), "hash": row.hash}
+
+
+def _check_mode_row(row: Any, expected_prev: str) -> str | None:
+    """Why one mode-change row is bad (edited, deleted, inserted or reordered), or None."""
+    if row.prev_hash != expected_prev:
+        return "prev_hash is not the hash of the mode change before it (a row was deleted, inserted or reordered)"
+    if entry_hash(row.prev_hash, "mode", row.mode_id, canonical_json(_mode_body(row))) != row.hash:
+        return "hash does not match the mode change's content (it was edited)"
+    return None
 
 
 def _check_row(row: Any, expected_prev: str) -> str | None:
