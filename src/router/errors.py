@@ -15,6 +15,7 @@ __all__ = [
     "RouterError",
     "StageError",
     "ScenarioError",
+    "StrategyFileError",
     "UnknownDecisionError",
     "UnknownStrategyError",
 ]
@@ -52,6 +53,23 @@ class ConfigError(_FieldError):
 
 class InvalidEventError(_FieldError):
     """A live-state event names something unknown or would make the state inconsistent."""
+
+
+class StrategyFileError(RouterError, ValueError):
+    """A strategy file is refused; ``problems`` lists every one as ``(line, field, reason)``.
+
+    ``line`` is 1-based (0 when the file could not be read), ``field`` the dotted path
+    in the file (``rules[2].exclude.nodes[0]``). Nothing was loaded or changed.
+    """
+
+    def __init__(self, problems, *, source: str | None = None) -> None:
+        self.problems: list[tuple[int, str, str]] = [(int(a), str(b), str(c)) for a, b, c in problems]
+        self.source = source
+        where = source or "<strategy>"
+        super().__init__("\n".join(f"{where}:{ln}: {f}: {r}" for ln, f, r in self.problems))
+
+    def to_dict(self) -> list[dict]:
+        return [{"line": ln, "field": f, "reason": r} for ln, f, r in self.problems]
 
 
 class UnknownDecisionError(RouterError, KeyError):
