@@ -1160,3 +1160,33 @@ def release(
     except (RouterError, KeyError) as exc:
         _fail(exc)
     console.print(f"{order_id}: {state} (re-routing no longer moves it)")
+
+
+# -- strategy files (docs/strategies.md) -------------------------------------------------------
+
+strategy_app = typer.Typer(no_args_is_help=True, help="Strategy files: validate (docs/strategies.md).")
+app.add_typer(strategy_app, name="strategy")
+
+
+@strategy_app.command("validate")
+def strategy_validate(
+    file: Annotated[Path, typer.Argument(help="strategy YAML file")],
+    scenario: Annotated[
+        Optional[Path], typer.Option(help="scenario the file's names are checked against (default: national)")
+    ] = None,
+) -> None:
+    """Check a strategy file: print every problem as FILE:LINE: field: reason (exit 2), or its version (exit 0)."""
+    from router.errors import StrategyFileError
+    from router.strategy_spec import load_strategy_file, spec_version
+
+    try:
+        sc = load_scenario(scenario or default_scenario())
+    except RouterError as exc:
+        _fail(exc)
+    try:
+        spec = load_strategy_file(file, sc)
+    except StrategyFileError as exc:
+        for line, field, reason in exc.problems:
+            typer.echo(f"{file}:{line}: {field}: {reason}")
+        raise typer.Exit(2) from None
+    typer.echo(f"ok: {spec.name} version {spec_version(spec)[:12]}")

@@ -257,6 +257,10 @@ def parse_strategy(
         spec = StrategySpec.model_validate(data)
     except ValidationError as exc:
         found = [(_line_of(lines, e["loc"]), field_path(e["loc"]), _reason(e)) for e in exc.errors()]  # type: ignore[arg-type]
+        seen = {f for _, f, _ in found}
+        for loc, reason in reference_problems(data, scenario, known=known):
+            if field_path(loc) not in seen:
+                found.append((_line_of(lines, loc), field_path(loc), reason))
         raise StrategyFileError(sorted(found, key=lambda p: p[0]), source=source) from None
     semantic = check_spec(spec, scenario, known=known)
     if semantic:
@@ -267,24 +271,47 @@ def parse_strategy(
     return spec
 
 
-def check_spec(spec: StrategySpec, scenario: Scenario | None, *, known: Iterable[str] = ()) -> list[tuple[tuple, str]]:
-    """Semantic problems of a schema-valid spec as (location, reason); empty when it is sound."""
+def _seq(x: Any) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else []
+
+
+def _map(x: Any) -> dict:
+    return x if isinstance(x, dict) else {}
+
+
+def reference_problems(data: Any, scenario: Scenario | None, *, known: Iterable[str] = ()) -> list[tuple[tuple, str]]:
+    """Names and signs of a strategy file's raw data (schema-valid or not) as (location, reason).
+
+    Tolerant of a broken schema (a field of the wrong type is skipped; the schema
+    reports it), so one run reports wrong names alongside wrong types: negative or
+    non-finite weights, fallbacks that name no known strategy, and, given a scenario,
+    unknown nodes, regions, carriers, services and tiers.
+    """
     out: list[tuple[tuple, str]] = []
-    if spec.ranking.optimizer is not None:
-        for wname, w in spec.ranking.optimizer.weights:
-            if w is not None and w < 0:
-                out.append(
-                    (("ranking", "optimizer", "weights", wname), f"weight {w} is negative: a weight is a price, >= 0")
-                )
-            if w is not None and not np.isfinite(w):
+    data = _map(data)
+    weights = _map(_map(_map(data.get("ranking")).get("optimizer")).get("weights"))
+    for wname, w in weights.items():
+        if isinstance(w, (int, float)) and not isinstance(w, bool):
+            if w < 0:
+                out.append((("ranking", "optimizer", "weights", wname), f"weight {w} is negative: a weight is a price, >= 0"))
+            elif not np.isfinite(w):
                 out.append((("ranking", "optimizer", "weights", wname), f"weight {w} is not finite"))
-    names = set(default_strategies().names()) | set(known) | {spec.name}
-    for i, f in enumerate(spec.fallback):
-        if f not in names:
-            out.append((("fallback", i), f"unknown strategy {f!r}; known: {', '.join(sorted(names))}"))
-        elif f == spec.name:
+    own = data.get("name")
+    names = set(default_strategies().names()) | set(known) | ({own} if isinstance(own, str) else set())
+    for i, f in enumerate(_seq(data.get("fallback"))):
+        if not isinstance(f, str):
+            continue
+        if f == own:
             out.append((("fallback", i), "a strategy cannot fall back to itself"))
-    uses_preferred = spec.ranking.rules is not None and any(k.key == "preferred" for k in spec.ranking.rules)
+        elif f not in names:
+            out.append((("fallback", i), f"unknown strategy {f!r}; known: {', '.join(sorted(names))}"))
+    keys = _seq(_map(data.get("ranking")).get("rules"))
+    uses_preferred = any(k == "preferred" or (isinstance(k, dict) and k.get("key") == "preferred") for k in keys)
+    for t, ov in _map(data.get("tiers")).items():
+        if _map(ov).get("preferred_nodes") is not None and not uses_preferred:
+            out.append(
+                (("tiers", t, "preferred_nodes"), "preferred_nodes is read only by a rules ranking with the 'preferred' key")
+            )
     if scenario is None:
         return out
     nodes = scenario.node_index
@@ -298,30 +325,35 @@ def check_spec(spec: StrategySpec, scenario: Scenario | None, *, known: Iterable
         shown = ", ".join(pool[:12]) + (", ..." if len(pool) > 12 else "")
         out.append((loc, f"unknown {kind} {value!r} in scenario {scenario.name}; known: {shown}"))
 
-    for r, rule in enumerate(spec.rules):
-        ex = rule.exclude
-        for field, ids, kind, pool in (
-            ("nodes", ex.nodes, "node", nodes),
-            ("regions", ex.regions, "region", regions),
-            ("carriers", ex.carriers, "carrier", carriers),
-            ("services", ex.services, "service", services),
+    for r, rule in enumerate(_seq(data.get("rules"))):
+        ex = _map(_map(rule).get("exclude"))
+        for field, kind, pool in (
+            ("nodes", "node", nodes),
+            ("regions", "region", regions),
+            ("carriers", "carrier", carriers),
+            ("services", "service", services),
         ):
-            for j, x in enumerate(ids):
-                if x not in pool:
+            for j, x in enumerate(_seq(ex.get(field))):
+                if isinstance(x, str) and x not in pool:
                     unknown(("rules", r, "exclude", field, j), kind, x, pool)
-        for j, t in enumerate(rule.when.tiers):
-            if t not in tiers:
+        for j, t in enumerate(_seq(_map(_map(rule).get("when")).get("tiers"))):
+            if isinstance(t, str) and t not in tiers:
                 unknown(("rules", r, "when", "tiers", j), "tier", t, tiers)
-    for t, ov in spec.tiers.items():
+    for t, ov in _map(data.get("tiers")).items():
         if t not in tiers:
             unknown(("tiers", t), "tier", t, tiers)
-        for j, x in enumerate(ov.preferred_nodes or ()):
-            if x not in nodes:
+        for j, x in enumerate(_seq(_map(ov).get("preferred_nodes"))):
+            if isinstance(x, str) and x not in nodes:
                 unknown(("tiers", t, "preferred_nodes", j), "node", x, nodes)
-        if ov.preferred_nodes is not None and not uses_preferred:
-            out.append(
-                (("tiers", t, "preferred_nodes"), "preferred_nodes is read only by a rules ranking with the 'preferred' key")
-            )
+    return out
+
+
+def check_spec(spec: StrategySpec, scenario: Scenario | None, *, known: Iterable[str] = ()) -> list[tuple[tuple, str]]:
+    """Semantic problems of a schema-valid spec as (location, reason); empty when it is sound."""
+    out = reference_problems(spec.model_dump(mode="json"), scenario, known=known)
+    if scenario is None:
+        return out
+    tiers = scenario.tiers
     if out:
         return out  # masks of unknown names mean nothing
     # A rule set that leaves some tier no node (no lane at all) at some hour: an error, not a runtime surprise.
