@@ -374,7 +374,8 @@ def check_spec(spec: StrategySpec, scenario: Scenario | None, *, known: Iterable
                 blocked |= _lane_mask(rule.exclude, scenario)
                 hit.append(r)
             if hit and blocked.all():
-                at = f" from {h:g}:00 UTC" if h else ""
+                windowed = any(spec.rules[r].when.hours_utc is not None for r in hit)
+                at = f" at {h:g}:00 UTC" if windowed else ""
                 out.append(
                     (
                         ("rules", hit[-1]),
