@@ -149,6 +149,8 @@ class StrategySet:
     def __init__(self, entries: Iterable[tuple[Strategy, Sequence[str]]] = ()) -> None:
         self._by_name: dict[str, Strategy] = {}
         self._fallback: dict[str, tuple[str, ...]] = {}
+        # every version this set has known, active or not: how replay finds a recorded version
+        self._versions: dict[tuple[str, str], Strategy] = {}
         for strategy, fallback in entries:
             self.add(strategy, fallback)
 
@@ -158,12 +160,28 @@ class StrategySet:
             raise TypeError(f"{strategy!r} does not implement the Strategy protocol")
         self._by_name[strategy.name] = strategy
         self._fallback[strategy.name] = tuple(f for f in fallback if f != strategy.name)
+        self._versions[(strategy.name, str(strategy.version))] = strategy
         return self
+
+    def add_version(self, strategy: Strategy) -> StrategySet:
+        """Keep another version of a strategy for :meth:`get_version` without making it the active one."""
+        if not isinstance(strategy, Strategy):
+            raise TypeError(f"{strategy!r} does not implement the Strategy protocol")
+        self._versions[(strategy.name, str(strategy.version))] = strategy
+        return self
+
+    def get_version(self, name: str, version: str) -> Strategy | None:
+        """The strategy ``name`` at ``version``: the active one if its version matches, else a kept one, else None."""
+        current = self._by_name.get(name)
+        if current is not None and str(current.version) == str(version):
+            return current
+        return self._versions.get((name, str(version)))
 
     def with_strategy(self, strategy: Strategy, fallback: Sequence[str] = ("nearest",)) -> StrategySet:
         """A copy of this set with ``strategy`` added; this set is unchanged."""
         out = StrategySet()
         out._by_name, out._fallback = dict(self._by_name), dict(self._fallback)
+        out._versions = self._versions  # shared: a version known to one copy is known to all
         return out.add(strategy, fallback)
 
     def get(self, name: str) -> Strategy:

@@ -168,9 +168,14 @@ class RecordBuilder:
         out: Ranked,
         params: StrategyParams,
         t0: float,
+        strategies: StrategySet | None = None,
     ) -> dict:
-        """The full v1 record: inputs for replay, ranked candidates, rationale, fallback, solver."""
-        strat = self.strategies.get(out.strategy) if out.strategy in self.strategies else None
+        """The full v1 record: inputs for replay, ranked candidates, rationale, fallback, solver.
+
+        ``strategies`` is the set the decision ran on when it is not the router's own (a canary's).
+        """
+        known = self.strategies if strategies is None else strategies
+        strat = known.get(out.strategy) if out.strategy in known else None
         if len(out.ranking):
             chosen = int(out.ranking[0])
             top_idx = out.ranking[: params.top_k].tolist()

@@ -92,9 +92,22 @@ def replay_record(router: Router, rec: dict, *, strategy: str | None = None) -> 
     ctx = context_from_json(inputs["context"])
     params = StrategyParams.model_validate(rec["strategy"]["params"])
     name = strategy or rec["strategy"]["requested"]
+    version = None
+    if strategy is None:
+        # the version the decision ran: a canary's (its arm says), else the recorded one when
+        # the strategy that ranked is the one requested; an open breaker went to its fallback
+        breaker = rec.get("breaker") or {}
+        if breaker.get("state") == "open" and breaker.get("routed_to"):
+            name = breaker["routed_to"]
+        arm = rec.get("canary") or {}
+        if arm.get("strategy") == name and arm.get("version") is not None:
+            version = str(arm["version"])
+        elif rec["strategy"].get("name") == name and rec["strategy"].get("version") is not None:
+            version = str(rec["strategy"]["version"])
+    strategies = router.strategies_for(name, version)
     # the risk model version the decision was scored with (ReplayError when it is gone)
     risk = router.risk_for_record(rec)
-    out = router.decide(view, ctx, name, params=params, seed=int(rec["seed"]), risk=risk)
+    out = router.decide(view, ctx, name, params=params, seed=int(rec["seed"]), risk=risk, strategies=strategies)
     # a re-routed decision holds the batch's choice: the plan at the rank it was recorded with
     rank = int((rec.get("reroute") or {}).get("rank", 0)) if strategy is None else 0
     if len(out.ranking) > rank:

@@ -58,10 +58,11 @@ from router.network import Network, build_network
 from router.params import RouterOptions, StrategyParams
 from router.risk.champion import load_champion, load_version
 from router.risk.lane import LaneRiskModel, UnavailableRisk, explain_plans
+from router.rollout import Rollout, RolloutOptions
 from router.scenario import Scenario, check_targets, load_scenario
 from router.solver.validate import Violation, check_plan, validate_plan
 from router.state import LiveState, StateView
-from router.strategies import StrategySet, default_strategies
+from router.strategies import Strategy, StrategySet, default_strategies
 from router.targets import LatePriceController
 
 __all__ = ["DEFAULT_LEDGER_URL", "Decision", "DecisionInputs", "Router", "decision_inputs"]
@@ -163,6 +164,13 @@ class Router:
         folder loads that version; None always uses the analytic estimate. A model
         that cannot be loaded or fails leaves the analytic risk in its place, and
         every record's ``risk_model.fallback`` says why.
+    rollout : RolloutOptions, optional
+        Canary key, how often the ledger's mode log is polled, circuit breaker and
+        guards (:mod:`router.rollout`). Strategy versions in shadow, canary or on mode
+        come from the ledger's mode log (or :meth:`set_strategy_mode` without a ledger).
+    strategy_loader : callable (name, body) -> Strategy, optional
+        Builds a version stored in the ledger from its body (defaults to the strategy-file
+        compiler when installed).
     """
 
     def __init__(
@@ -178,6 +186,8 @@ class Router:
         options: RouterOptions | None = None,
         stock_pool: str | None = None,
         risk_model: LaneRisk | str | Path | None = "champion",
+        rollout: RolloutOptions | None = None,
+        strategy_loader: Callable[[str, dict], Strategy] | None = None,
     ) -> None:
         self.strategies = strategies if strategies is not None else default_strategies()
         self._check_strategy(strategy)
@@ -219,6 +229,84 @@ class Router:
             self._start_targets()
         if self.ledger is not None:
             self._attach_stock()
+        # modes, breakers, health and guards of the strategies (router.rollout); the ledger's
+        # mode log, when it keeps one, is the source every router on it agrees on
+        store = self.ledger if self.ledger is not None and hasattr(self.ledger, "modes_head") else None
+        self.rollout = Rollout(
+            self.strategies, strategy, clock=self.clock, options=rollout, store=store, loader=strategy_loader
+        )
+        self._use_strategies()
+
+    # --------------------------------------------------------------- rollout
+    def _use_strategies(self) -> None:
+        """Route on the rollout's current set (every ``on`` version in place)."""
+        current = self.rollout.current
+        if current is not self.strategies:
+            self.strategies = current
+            self.records.strategies = current
+
+    def _sync_rollout(self) -> None:
+        """At a decision boundary: apply the ledger's new mode changes (polled at most every ``poll_ms``)."""
+        if self.rollout.store is not None:
+            self.rollout.sync()
+        if self.rollout.current is not self.strategies:
+            self._use_strategies()
+
+    def add_strategy_version(
+        self, strategy: Strategy, *, body: dict | None = None, author: str = "", reason: str = ""
+    ) -> bool:
+        """Make a strategy version known (for modes and replay) without using it; store ``body`` in the ledger.
+
+        Returns True when the ledger stored a new version (False: no body, no ledger, or already stored).
+        """
+        self.rollout.base.add_version(strategy)
+        store = self.rollout.store
+        if body is None or store is None:
+            return False
+        return bool(
+            store.put_strategy_version(
+                strategy.name, str(strategy.version), body, author=author, reason=reason,
+                created_at=self.clock().isoformat(),
+            )
+        )
+
+    def set_strategy_mode(
+        self, name: str, version: str, mode: str, *, percent: float = 0.0, actor: str, reason: str
+    ) -> dict:
+        """Put a strategy version off, in shadow, on a ``percent`` % canary, or on; return the mode record.
+
+        With a ledger the change is appended to its mode log (actor, reason, time) and every
+        router on the ledger picks it up at its next decision boundary.
+        """
+        with self.state.lock:
+            row = self.rollout.set_mode(name, version, mode, percent=percent, actor=actor, reason=reason)
+            self._use_strategies()
+        return row
+
+    def strategy_status(self) -> dict:
+        """Modes, the running canary and shadow, breaker states and health counters of this router."""
+        with self.state.lock:
+            self._sync_rollout()
+            return self.rollout.status()
+
+    def strategies_for(self, name: str, version: str | None) -> StrategySet:
+        """The strategy set with ``name`` at ``version`` in place (replay of a decision taken by another version).
+
+        Raises ReplayError when that version is neither known here nor stored in the ledger.
+        """
+        if version is None:
+            return self.strategies
+        if name in self.strategies and str(self.strategies.get(name).version) == str(version):
+            return self.strategies
+        try:
+            found = self.rollout.resolve(name, str(version))
+        except Exception as exc:  # noqa: BLE001 - a stored body that no longer compiles
+            raise ReplayError(f"strategy {name!r} version {version!r} cannot be rebuilt: {exc}") from None
+        if found is None:
+            raise ReplayError(
+                f"strategy {name!r} version {version!r} is neither known to this router nor stored in the ledger"
+            )
+        return self.strategies.with_strategy(found, self.rollout._fallback_for(self.strategies, found))
 
     def _start_targets(self) -> None:
         """Check the targets against this scenario and publish each segment's starting price.
@@ -252,14 +340,18 @@ class Router:
     def observe_outcome(self, order_id: str, delivered_at: datetime, on_time: bool) -> bool:
         """Report a delivered order to the service-level controller (realised on-time corrects its forecast).
 
-        Returns False when no target awaits the order (no targets, another segment, or
-        already reported). The ledger's outcome records are separate: see
+        The outcome also counts for the strategy health of the rollout (on-time of the canary
+        against control, see :mod:`router.rollout`) when the order was part of an experiment.
+        Returns False when neither a target nor the rollout awaited the order (no targets,
+        another segment, or already reported). The ledger's outcome records are separate: see
         :meth:`router.ledger.DecisionLedger.append_outcome`.
         """
-        if self.targets is None:
-            return False
         with self.state.lock:
-            return self.targets.observe_outcome(order_id, self._hours(delivered_at), on_time)
+            seen = self.rollout.observe_outcome(order_id, on_time)
+            self._use_strategies()
+            if self.targets is None:
+                return seen
+            return self.targets.observe_outcome(order_id, self._hours(delivered_at), on_time) or seen
 
     def target_report(self) -> list[dict]:
         """Each target segment's price, recent expected and realised on-time, best reachable rate and verdict."""
@@ -406,20 +498,24 @@ class Router:
     def decide(
         self, view: StateView, ctx: OrderContext, strategy: str | None = None, *, params: StrategyParams | None = None,
         seed: int | None = None, explain: bool = True, risk: LaneRisk | None | str = "router",
+        strategies: StrategySet | None = None,
     ) -> Ranked:
         """The pure decision on given inputs (a stored view and context): nothing is reserved or recorded.
 
         ``risk`` defaults to this router's risk model; pass None for the analytic estimate.
+        ``strategies`` defaults to this router's set (a canary's or a replayed version's set otherwise).
         """
         name = strategy or self.strategy
-        self._check_strategy(name)
+        sset = self.strategies if strategies is None else strategies
+        if name not in sset:
+            raise UnknownStrategyError(name, sset.names())
         return decide(
             self.network,
             view,
             ctx,
             params or self.params,
             self._skus,
-            self.strategies,
+            sset,
             name,
             seed=self.seed if seed is None else seed,
             explain=explain,
@@ -464,6 +560,7 @@ class Router:
         t0 = time.perf_counter()
         explain = explain or self.ledger is not None
         with self.state.lock:
+            self._sync_rollout()
             self._target_obs = []
             if self.ledger is None:
                 decision = self._decide_and_reserve(order, strategy, t0, explain)[0]
@@ -538,7 +635,8 @@ class Router:
                 seg = self.targets.segment(ctx.tier, self.network.region_ids[ctx.dest_region] if ctx.dest_region >= 0 else None)
             view = self.state.view(ctx.sku_idx, at_hours, None if seg is None else self.targets.keys[seg])  # type: ignore[union-attr]
             stage = "decide"
-            out = self.decide(view, ctx, strategy, explain=explain)
+            plan = self.rollout.plan(order, strategy)
+            out = self.decide(view, ctx, plan.name, explain=explain, strategies=plan.strategies)
             if self.observer is not None:
                 self.observer(view, ctx, out)
             if self.options.check_plans and len(out.ranking):
@@ -563,11 +661,18 @@ class Router:
             return Decision.from_record(record), _NOTHING
         try:
             if explain:
-                record = self.records.full(order, now, ctx, view, out, self.params, t0)
+                record = self.records.full(
+                    order, now, ctx, view, out, self.params, t0,
+                    strategies=None if plan.strategies is self.strategies else plan.strategies,
+                )
                 record["state"]["reserve_retries"] = retries
                 self._explain_risk(record, view, ctx)
             else:
                 record = self.records.lean(order, now, ctx, out, t0)
+            self.rollout.after(plan, out, record, record["latency_ms"], order.order_id)
+            if plan.arm is not None and self.rollout.shadow is not None:
+                record["shadow"] = self._shadow(view, ctx)
+            self._use_strategies()
             if seg is not None and len(out.ranking):
                 self._note_target(record, seg, at_hours, out, order.order_id, explain, ctx.promise_hours)
         except Exception as exc:  # noqa: BLE001 - no record, no reservation: release and record the failure
@@ -576,6 +681,14 @@ class Router:
             record["state"] = {"reserve_retries": retries}
             return Decision.from_record(record), _NOTHING
         return Decision.from_record(record, (time.perf_counter() - t0) * 1000.0), alloc
+
+    def _shadow(self, view: StateView, ctx: OrderContext) -> dict | None:
+        """What the shadow version would have chosen on the same view: recorded, never reserved."""
+
+        def run(sset: StrategySet, name: str) -> Ranked:
+            return self.decide(view, ctx, name, strategies=sset)
+
+        return self.rollout.shadow_for(view, ctx, run, lambda out, c: self.records.plan_dict(out, ctx, c))
 
     def _note_target(
         self, record: dict, seg: int, at_hours: float, out: Ranked, order_id: str, explain: bool, promise_hours: float
@@ -652,6 +765,7 @@ class Router:
         strategy = strategy or self.strategy
         self._check_strategy(strategy)
         with self.state.lock:
+            self._sync_rollout()
             retries = 0
             while True:
                 decisions, allocs = [], []
