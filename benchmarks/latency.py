@@ -28,6 +28,15 @@ reference's p50 on that strategy's candidates: how many plain scorings of the
 prepared candidates one routing decision costs (route() also builds the
 candidates, reserves stock and writes the decision).
 
+Declared strategy, side by side (issue 11): the optimizer with ten hard rules and two
+tier overrides written as a strategy file (``benchmarks/declared_ten_rules.yaml``,
+compiled by ``router.strategy_spec``) against the built-in optimizer, on national's
+stream without the ledger, on the analytic late risk (so the ranking is a larger share
+of a decision). The two run in alternating rounds (built-in, declared, built-in, ...);
+each figure is the median over rounds of that round's p50 / p99. Target: the declared
+strategy within 10 % of the built-in's p50 and p99. ``--declared-only`` runs this case
+alone.
+
 Ends with ONE line: a JSON object with every figure.
 
     python benchmarks/latency.py --quick          # 1,000 orders per run (CI smoke)
@@ -136,14 +145,19 @@ def split_name(label: str) -> tuple[str, str | None]:
     return label, "champion"
 
 
-def run_one(scenario, orders, strategy: str, ledger_url: str | None, on_order=None) -> dict:
+def run_one(
+    scenario, orders, strategy: str, ledger_url: str | None, on_order=None, strategies=None, risk_model="unset"
+) -> dict:
     """Route every order once; time route() only. Returns the figures of this run.
 
     ``on_order(i)``, if given, is called before order ``i`` is routed (untimed).
+    ``strategies`` (a StrategySet) and ``risk_model`` replace the Router's defaults.
     """
     clock = Clock(scenario.start)
     strategy, risk = split_name(strategy)
-    router = Router(scenario, ledger=ledger_url, strategy=strategy, clock=clock, risk_model=risk)
+    if risk_model != "unset":
+        risk = risk_model
+    router = Router(scenario, ledger=ledger_url, strategy=strategy, clock=clock, risk_model=risk, strategies=strategies)
     if risk is not None and getattr(router.risk, "version", None) in (None, "champion"):
         raise SystemExit(f"latency: no usable delay-risk champion for {scenario.name}; train one (docs/risk.md)")
     lat_ns: list[int] = []
@@ -219,6 +233,43 @@ def run_batch(scenario, orders, strategy: str, ledger_url: str, batch: int = BAT
     finally:
         router.close()
     return {"decisions_per_s": timed / spent if spent else float("nan"), "timed": timed}
+
+
+# ------------------------------------------------------------------ declared strategy
+
+DECLARED_FILE = Path(__file__).resolve().parent / "declared_ten_rules.yaml"
+DECLARED_TARGET = 1.10  # declared p50 and p99 within 10 % of the built-in optimizer's
+
+
+def run_declared(scenario, orders, rounds: int) -> dict:
+    """The built-in optimizer and the ten-rule declared strategy in alternating rounds; medians over rounds."""
+    from router.network import build_network
+    from router.strategies import default_strategies
+    from router.strategy_spec import compile_strategy, declared_set, load_strategy_file
+
+    spec = load_strategy_file(DECLARED_FILE, scenario)
+    declared = compile_strategy(spec, scenario, build_network(scenario))
+    strategies = declared_set([declared], default_strategies())
+    per: dict[str, list[dict]] = {"optimizer": [], spec.name: []}
+    for _ in range(rounds):
+        for name in per:
+            per[name].append(run_one(scenario, orders, name, None, strategies=strategies, risk_model=None))
+    out: dict = {"scenario": scenario.name, "rounds": rounds, "rules": len(spec.rules), "version": declared.version[:12]}
+    for name, runs in per.items():
+        key = "builtin" if name == "optimizer" else "declared"
+        out[key] = {
+            "strategy": name,
+            "p50_ms": round(statistics.median(r["p50_ms"] for r in runs), 4),
+            "p99_ms": round(statistics.median(r["p99_ms"] for r in runs), 4),
+            "p50_ms_rounds": [round(r["p50_ms"], 4) for r in runs],
+            "p99_ms_rounds": [round(r["p99_ms"], 4) for r in runs],
+            "unfulfillable": runs[0]["unfulfillable"],
+        }
+    b, d = out["builtin"], out["declared"]
+    out["p50_ratio"] = round(d["p50_ms"] / b["p50_ms"], 3)
+    out["p99_ratio"] = round(d["p99_ms"] / b["p99_ms"], 3)
+    out["within_10pct"] = out["p50_ratio"] <= DECLARED_TARGET and out["p99_ratio"] <= DECLARED_TARGET
+    return out
 
 
 # ------------------------------------------------------------------ reference
@@ -341,6 +392,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated strategy names")
     ap.add_argument("--seed", type=int, default=1, help="seed of the order stream")
     ap.add_argument("--repeats", type=int, default=None, help="runs of the whole grid; medians reported (default 1; --quick 3)")
+    ap.add_argument(
+        "--declared-rounds", type=int, default=None, help="rounds of the declared-strategy case (default 5; --quick 3)"
+    )
+    ap.add_argument("--declared-only", action="store_true", help="run only the declared-strategy case")
     args = ap.parse_args(argv)
     n_orders = args.orders or (1_000 if args.quick else 20_000)
     repeats = args.repeats or (3 if args.quick else 1)
@@ -365,6 +420,25 @@ def main(argv: list[str] | None = None) -> int:
     references: list[dict] = []
     batch_rates: dict[str, float] = {}
     t_start = time.perf_counter()
+    declared_rounds = args.declared_rounds or (3 if args.quick else 5)
+    declared = None
+    if "national" in scenarios or args.declared_only:
+        national = load_scenario(ROOT / "scenarios" / "national.yaml")
+        declared = run_declared(national, generate_orders(national, n_orders, seed=args.seed), declared_rounds)
+        for key in ("builtin", "declared"):
+            r = declared[key]
+            print(
+                f"  national        {r['strategy']:20s} (analytic risk, no ledger) p50 {r['p50_ms']:.3f} ms  "
+                f"p99 {r['p99_ms']:.3f} ms  (median of {declared_rounds} rounds)",
+                file=sys.stderr,
+            )
+        print(
+            f"  declared / built-in: p50 x{declared['p50_ratio']:.3f}  p99 x{declared['p99_ratio']:.3f}  "
+            f"within 10 %: {declared['within_10pct']}",
+            file=sys.stderr,
+        )
+    if args.declared_only:
+        scenarios = []
     with tempfile.TemporaryDirectory(prefix="router-bench-") as tmp:
         for name in scenarios:
             scenario = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
@@ -498,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
                     for r in results
                 ],
                 "optimizer_targets_met": targets,
+                "declared_vs_builtin": declared,
             }
         )
     )
