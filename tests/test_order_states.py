@@ -452,8 +452,8 @@ def test_apply_reroute_refuses_malformed_moves(seeded: SqlLedger, moves: list, m
 # -- schema upgrade -----------------------------------------------------------------
 
 
-def test_router_db_upgrade_brings_a_0004_ledger_to_0005(backend: Backend) -> None:
-    """A ledger written at 0004 gains order_states; its orders routed before are not listed as open."""
+def test_router_db_upgrade_brings_a_0004_ledger_to_head(backend: Backend) -> None:
+    """A ledger written at 0004 gains order_states (and the later revisions); its orders routed before are not listed as open."""
     from alembic import command
     from alembic.config import Config
     from typer.testing import CliRunner
@@ -466,15 +466,15 @@ def test_router_db_upgrade_brings_a_0004_ledger_to_0005(backend: Backend) -> Non
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         config.attributes["connection"] = conn
         command.upgrade(config, "0004")
-    with pytest.raises(LedgerError, match="schema revision 0004, expected 0005"):
+    with pytest.raises(LedgerError, match="schema revision 0004, expected 0006"):
         SqlLedger(backend.url, create=False)
     assert backend.rows("SELECT version_num FROM alembic_version") == [("0004",)]
 
     result = CliRunner().invoke(app, ["db", "upgrade", "--database-url", backend.url], catch_exceptions=False)
 
     assert result.exit_code == 0, result.output
-    assert "ledger schema at revision 0005" in result.output
-    assert backend.rows("SELECT version_num FROM alembic_version") == [("0005",)]
+    assert "ledger schema at revision 0006" in result.output
+    assert backend.rows("SELECT version_num FROM alembic_version") == [("0006",)]
     with SqlLedger(backend.url, create=False) as ledger:
         assert ledger.open_orders(POOL) == []
         ledger.open_stock(POOL, STOCK)

@@ -386,3 +386,62 @@ def test_registry_keeps_versions():
     s.add_version(v2)
     assert s.get_version("optimizer", "2") is v2 and s.get("optimizer").version == "1"
     assert isinstance(s.get("optimizer"), OptimizerStrategy)
+
+
+# -- CLI: a strategy file put on canary through the ledger, then status --------------------------------
+
+HOLIDAY = """\
+name: holiday
+description: the optimizer with late risk dearer before a sale
+ranking:
+  optimizer:
+    weights: {late_risk_usd: 30}
+fallback: [nearest]
+"""
+
+
+def test_cli_mode_stores_a_file_version_and_a_running_router_picks_it_up(tmp_path):
+    from typer.testing import CliRunner
+
+    from router.cli import app, default_scenario
+    from router.demand import generate_orders
+    from router.strategy_spec import load_strategy_file, spec_version
+
+    sc = load_scenario(default_scenario())
+    orders = generate_orders(sc, 3, seed=5)
+    clock = FixedClock(orders[-1].created_at)
+    url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    r = Router(sc, ledger=url, clock=clock, risk_model=None, rollout=RolloutOptions(poll_ms=0))
+    path = tmp_path / "holiday.yaml"
+    path.write_text(HOLIDAY)
+    version = spec_version(load_strategy_file(path, sc))
+    runner = CliRunner()
+    args = ["strategy", "mode", "holiday", "--file", str(path), "--mode", "canary", "--percent", "100",
+            "--actor", "ops", "--reason", "sale week", "--ledger", url]
+    res = runner.invoke(app, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert f"stored holiday version {version[:12]}" in res.output and "canary 100 %" in res.output
+    d = r.route(orders[0])
+    assert d.record["canary"] == {"arm": "canary", "strategy": "holiday", "version": version, "percent": 100.0}
+    assert d.record["strategy"]["version"] == version
+    assert r.replay(d.decision_id).matches
+
+    res = runner.invoke(app, ["strategy", "status", "--ledger", url], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "holiday" in res.output and "canary" in res.output and "sale week" in res.output
+    res = runner.invoke(app, ["strategy", "status", "--ledger", url, "--json"], catch_exceptions=False)
+    status = json.loads(res.output)
+    assert status["modes"][0]["mode"] == "canary" and status["versions"][0]["version"] == version
+    assert status["health"][0]["arm"] == "canary" and status["health"][0]["decisions"] == 1
+
+    # an unknown version is refused, and nothing is recorded
+    bad = ["strategy", "mode", "holiday", "--version", "f" * 64, "--mode", "on", "--actor", "ops", "--reason", "x",
+           "--ledger", url]
+    res = runner.invoke(app, bad)
+    assert res.exit_code == 2 and "not stored in the ledger" in res.output
+    res = runner.invoke(app, ["strategy", "mode", "holiday", "--version", version, "--mode", "off",
+                              "--actor", "ops", "--reason", "sale over", "--ledger", url], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert r.route(orders[1]).record["canary"] is None
+    with open_ledger(url) as led:
+        assert [m["mode"] for m in led.modes_since(0)] == ["canary", "off"]

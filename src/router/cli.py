@@ -1164,7 +1164,9 @@ def release(
 
 # -- strategy files (docs/strategies.md) -------------------------------------------------------
 
-strategy_app = typer.Typer(no_args_is_help=True, help="Strategy files: validate (docs/strategies.md).")
+strategy_app = typer.Typer(
+    no_args_is_help=True, help="Strategy files: validate; versions and rollout: mode, status (docs/strategies.md)."
+)
 app.add_typer(strategy_app, name="strategy")
 
 
@@ -1190,3 +1192,141 @@ def strategy_validate(
             typer.echo(f"{file}:{line}: {field}: {reason}")
         raise typer.Exit(2) from None
     typer.echo(f"ok: {spec.name} version {spec_version(spec)[:12]}")
+
+
+# -- strategy versions and rollout (docs/strategies.md, "Versions and rollout") ----------------------
+
+
+def _mode_rows(led) -> dict[tuple[str, str], dict]:
+    """The latest mode record of every strategy version in the ledger's mode log."""
+    latest: dict[tuple[str, str], dict] = {}
+    for row in led.modes_since(0):
+        latest[(row["name"], row["version"])] = row
+    return latest
+
+
+@strategy_app.command("mode")
+def strategy_mode(
+    name: Annotated[str, typer.Argument(help="strategy name")],
+    mode: Annotated[str, typer.Option(help="off | shadow | canary | on")],
+    actor: Annotated[str, typer.Option(help="who makes the change")],
+    reason: Annotated[str, typer.Option(help="why")],
+    version: Annotated[Optional[str], typer.Option(help="version (content hash) the change applies to")] = None,
+    percent: Annotated[float, typer.Option(help="canary share of the control's orders, 0-100")] = 0.0,
+    file: Annotated[
+        Optional[Path], typer.Option(help="strategy file: store its version (author = actor) and use it")
+    ] = None,
+    scenario: Annotated[
+        Optional[Path], typer.Option(help="scenario the file is checked against (default: national)")
+    ] = None,
+    ledger: Annotated[str, typer.Option(help="ledger database URL")] = DEFAULT_LEDGER_URL,
+) -> None:
+    """Record a rollout mode change of a strategy version; every router on the ledger picks it up."""
+    from router.errors import StrategyFileError
+
+    if mode not in ("off", "shadow", "canary", "on"):
+        _fail(RouterError(f"--mode must be off, shadow, canary or on, got {mode!r}"))
+    if mode == "canary" and not 0.0 < percent <= 100.0:
+        _fail(RouterError(f"--percent must be within (0, 100] for a canary, got {percent}"))
+    try:
+        led = _open_existing(ledger)
+    except RouterError as exc:
+        _fail(exc)
+    try:
+        now = datetime.now(timezone.utc).isoformat()
+        if file is not None:
+            from router.strategy_spec import load_strategy_file, spec_version
+
+            try:
+                spec = load_strategy_file(file, load_scenario(scenario or default_scenario()))
+            except StrategyFileError as exc:
+                for line, fld, why in exc.problems:
+                    typer.echo(f"{file}:{line}: {fld}: {why}")
+                raise typer.Exit(2) from None
+            if spec.name != name:
+                raise RouterError(f"{file} declares strategy {spec.name!r}, not {name!r}")
+            file_version = spec_version(spec)
+            if version is not None and version != file_version:
+                raise RouterError(f"{file} is version {file_version[:12]}, not {version}")
+            version = file_version
+            body = spec.model_dump(mode="json")
+            if led.put_strategy_version(name, version, body, author=actor, reason=reason, created_at=now):
+                console.print(f"stored {name} version {version[:12]}")
+        if version is None:
+            raise RouterError("give --version HASH (or --file FILE)")
+        stored = led.get_strategy_version(version)
+        builtin = name in strategy_names() and version == "1"
+        if mode != "off" and not builtin and (stored is None or stored["name"] != name):
+            raise RouterError(
+                f"strategy {name!r} version {version!r} is not stored in the ledger: give --file FILE to store it"
+            )
+        row = led.append_mode(
+            name, version, mode, canary_percent=percent if mode == "canary" else 0.0, actor=actor, reason=reason,
+            created_at=now,
+        )
+    except RouterError as exc:
+        _fail(exc)
+    finally:
+        led.close()
+    share = f" {row['canary_percent']:g} %" if mode == "canary" else ""
+    console.print(
+        f"{name} {version[:12]}: {mode}{share} (mode change {row['seq']}, by {actor}: {reason})", soft_wrap=True
+    )
+
+
+@strategy_app.command("status")
+def strategy_status(
+    ledger: Annotated[str, typer.Option(help="ledger database URL")] = DEFAULT_LEDGER_URL,
+    last: Annotated[int, typer.Option(help="decisions read for health (newest first)")] = 2000,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
+) -> None:
+    """Modes, versions, guard trips, breaker states and health per strategy version and arm, from the ledger."""
+    from router.rollout import health_from_records
+
+    try:
+        led = _open_existing(ledger)
+    except RouterError as exc:
+        _fail(exc)
+    try:
+        modes = _mode_rows(led)
+        versions = led.list_strategy_versions()
+        records = led.recent_decisions(limit=last)
+        ids = {r["decision_id"] for r in records}
+        outcomes: dict[str, bool] = {}
+        for rec, body in led.iter_outcomes():
+            if rec["decision_id"] in ids and "on_time" in body:
+                outcomes[rec["decision_id"]] = bool(body["on_time"])
+        trips = [r for r in led.modes_since(0) if r.get("guard")]
+    except RouterError as exc:
+        _fail(exc)
+    finally:
+        led.close()
+    health = health_from_records(records, outcomes)
+    if as_json:
+        typer.echo(json.dumps({"modes": list(modes.values()), "versions": versions, "health": health, "trips": trips}))
+        return
+    t = Table(title="strategy modes (latest change per version)", box=box.SIMPLE)
+    for col in ("strategy", "version", "mode", "canary %", "by", "reason", "at"):
+        t.add_column(col)
+    for (name, version), row in sorted(modes.items()):
+        t.add_row(name, version[:12], row["mode"], f"{row['canary_percent']:g}" if row["mode"] == "canary" else "",
+                  row["actor"], row["reason"], row["created_at"][:19])
+    console.print(t if modes else "no mode changes recorded: every router runs its own strategies")
+    if versions:
+        v = Table(title="stored strategy versions", box=box.SIMPLE)
+        for col in ("strategy", "version", "author", "reason", "stored at"):
+            v.add_column(col)
+        for row in versions:
+            v.add_row(row["name"], row["version"][:12], row["author"], row["reason"], row["created_at"][:19])
+        console.print(v)
+    h = Table(title=f"health over the last {len(records)} decisions", box=box.SIMPLE)
+    for col in ("strategy", "version", "arm", "decisions", "errors", "fallbacks", "p99 ms", "on-time", "breaker"):
+        h.add_column(col)
+    for row in health:
+        ot = "" if row["on_time_rate"] is None else f"{row['on_time_rate']:.1%} of {row['outcomes']}"
+        h.add_row(row["strategy"], row["version"][:12], row["arm"], str(row["decisions"]), str(row["errors"]),
+                  str(row["fallbacks"]), "" if row["p99_ms"] is None else f"{row['p99_ms']:.2f}", ot, row["breaker"])
+    console.print(h)
+    for r in trips:
+        console.print(f"[yellow]guard {r['guard']['guard']}[/yellow] at {r['created_at'][:19]}: {r['reason']}",
+                      soft_wrap=True)

@@ -49,7 +49,6 @@ the guard and its numbers.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 import time
 from collections import OrderedDict, deque
@@ -232,8 +231,8 @@ class Rollout:
     store : StrategyStore, optional
         Where mode changes and versions live (the ledger); None keeps them in memory.
     loader : callable (name, body) -> Strategy, optional
-        Builds a stored version from its body; defaults to the strategy-file compiler
-        when it is installed (``router.strategy_spec``).
+        Builds a stored version from its body (the router passes the strategy-file
+        compiler); without one only versions known to ``base`` can be used.
     """
 
     def __init__(
@@ -279,10 +278,9 @@ class Rollout:
         row = self.store.get_strategy_version(version)
         if row is None or row["name"] != name:
             return None
-        loader = self.loader or _default_loader()
-        if loader is None:
+        if self.loader is None:
             return None
-        strategy = loader(name, row["body"])
+        strategy = self.loader(name, row["body"])
         if str(strategy.version) != str(version):
             raise ValueError(f"stored version {version!r} of {name!r} compiles to version {strategy.version!r}")
         self.base.add_version(strategy)
@@ -388,7 +386,10 @@ class Rollout:
         self.active = self.canary is not None or self.shadow is not None
 
     def _fallback_for(self, current: StrategySet, strategy: Strategy) -> tuple[str, ...]:
-        """A new version falls back as its name does; a new name falls back to the control and its chain."""
+        """The strategy's own declared fallback (names of the set), else as its name does, else the control's chain."""
+        declared = getattr(strategy, "fallback", None)
+        if declared:
+            return tuple(f for f in declared if f in current and f != strategy.name)
         if strategy.name in current:
             return current.chain(strategy.name)[1:]
         return current.chain(self.control) if self.control in current else ()
@@ -618,23 +619,6 @@ def _trip_sentence(cand: Strategy, trip: dict) -> str:
         f"{what}: on-time {trip['value']:.1%} over {trip['samples']} outcomes < control {trip['control']:.1%} "
         f"- margin {trip['margin']:.1%}"
     )
-
-
-def _default_loader() -> Callable[[str, dict], Strategy] | None:
-    """The strategy-file compiler when it is installed: ``compile_strategy(StrategySpec(**body))``."""
-    try:
-        spec = importlib.import_module("router.strategy_spec")
-    except ImportError:
-        return None
-    compile_strategy = getattr(spec, "compile_strategy", None)
-    spec_type = getattr(spec, "StrategySpec", None)
-    if compile_strategy is None or spec_type is None:
-        return None
-
-    def load(name: str, body: dict) -> Strategy:
-        return compile_strategy(spec_type.model_validate(body))  # type: ignore[no-any-return]
-
-    return load
 
 
 def health_from_records(records: Iterable[dict], outcomes: dict[str, bool] | None = None) -> list[dict]:

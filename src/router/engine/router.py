@@ -233,11 +233,21 @@ class Router:
         # mode log, when it keeps one, is the source every router on it agrees on
         store = self.ledger if self.ledger is not None and hasattr(self.ledger, "modes_head") else None
         self.rollout = Rollout(
-            self.strategies, strategy, clock=self.clock, options=rollout, store=store, loader=strategy_loader
+            self.strategies, strategy, clock=self.clock, options=rollout, store=store,
+            loader=strategy_loader or self._compile_stored,
         )
         self._use_strategies()
 
     # --------------------------------------------------------------- rollout
+    def _compile_stored(self, name: str, body: dict) -> Strategy:
+        """A strategy version stored in the ledger (a strategy file's spec as JSON), compiled for this network."""
+        from router.strategy_spec import StrategySpec, compile_strategy
+
+        spec = StrategySpec.model_validate(body)
+        if spec.name != name:
+            raise ValueError(f"the stored body declares strategy {spec.name!r}, not {name!r}")
+        return compile_strategy(spec, self.scenario, self.network)
+
     def _use_strategies(self) -> None:
         """Route on the rollout's current set (every ``on`` version in place)."""
         current = self.rollout.current
