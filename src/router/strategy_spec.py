@@ -432,11 +432,13 @@ def _lexrank(keys: list[np.ndarray]) -> np.ndarray:
 class DeclaredStrategy:
     """A strategy compiled from a :class:`StrategySpec`; implements :class:`~router.strategies.Strategy`.
 
-    Every mask is built once here: ``_static[t]`` is bool[N, O] of the lanes the
-    unconditional rules exclude for tier ``t`` (the last row: a tier the scenario does
-    not know), conditional rules (time window, destination weather) keep their own
-    masks and are ORed in when they hold (combinations cached), and pick-queue rules
-    compare the candidates' ``leg_queue_hours`` with their threshold.
+    Every rule is folded once into ``_thr[t]``, float[N, O]: the pick-queue hours
+    above which a leg on that lane (node x option) is excluded for tier ``t`` (the
+    last row: a tier the scenario does not know); -inf for an unconditional
+    exclusion, +inf where no rule applies. Rules with a time window or a weather
+    condition keep their own threshold arrays, folded in by minimum when they hold
+    (each combination cached). Excluding candidates is then one gather and one
+    comparison over the legs.
     """
 
     def __init__(self, spec: StrategySpec, scenario: Scenario, network: Network) -> None:
@@ -449,9 +451,11 @@ class DeclaredStrategy:
         n, o = network.n_nodes, network.n_options
         if list(network.node_ids) != [x.id for x in scenario.nodes] or n != len(scenario.nodes):
             raise RouterError("the network was not built from this scenario")
-        self._static = np.zeros((nt, n, o), dtype=bool)
+        # One threshold per tier x node x option on the leg's pick-queue hours: a leg is
+        # excluded when its queue exceeds it. An unconditional exclusion is -inf (every queue
+        # exceeds it), a pick-queue rule its hours, no rule +inf; rules folded by minimum.
+        self._thr = np.full((nt, n, o), np.inf)
         self._cond: list[tuple[np.ndarray, tuple[float, float] | None, float | None, np.ndarray]] = []
-        self._queue: list[tuple[float, np.ndarray, tuple[float, float] | None, float | None]] = []
         for rule in spec.rules:
             lanes = _lane_mask(rule.exclude, scenario)
             w = rule.when
@@ -460,15 +464,13 @@ class DeclaredStrategy:
                 tiers[[self._tiers[x] for x in w.tiers]] = True
             else:
                 tiers[:] = True
-            if w.pick_queue_hours_above is not None:
-                sel = np.zeros((nt, n, o), dtype=bool)
-                sel[tiers] = lanes
-                self._queue.append((float(w.pick_queue_hours_above), sel, w.hours_utc, w.dest_weather_above))
-            elif w.hours_utc is not None or w.dest_weather_above is not None:
-                self._cond.append((tiers, w.hours_utc, w.dest_weather_above, lanes))
+            q = -np.inf if w.pick_queue_hours_above is None else float(w.pick_queue_hours_above)
+            thr = np.where(lanes, q, np.inf)
+            if w.hours_utc is not None or w.dest_weather_above is not None:
+                self._cond.append((tiers, w.hours_utc, w.dest_weather_above, thr))
             else:
-                self._static[tiers] |= lanes
-        self._static_any: np.ndarray = np.asarray(self._static.any(axis=(1, 2)))
+                self._thr[tiers] = np.minimum(self._thr[tiers], thr)
+        self._thr_any: np.ndarray = np.asarray((self._thr < np.inf).any(axis=(1, 2)))
         self._combo: dict[tuple[int, ...], np.ndarray] = {}
         # per tier: max shipments, preferred-node rank (None: the scenario's), promise slack
         big = 1 << 30
@@ -511,10 +513,10 @@ class DeclaredStrategy:
 
     # -- the hot path ----------------------------------------------------------------------
 
-    def _lanes(self, t: int, ctx: OrderContext) -> np.ndarray | None:
-        """bool[N, O] of the lanes excluded for this order now, or None when nothing is."""
+    def _thresholds(self, t: int, ctx: OrderContext) -> np.ndarray | None:
+        """float[N, O]: the pick-queue hours above which a leg is excluded for this order now (None: no rule)."""
         active: list[int] = []
-        for i, (tiers, hours, weather, _lanes) in enumerate(self._cond):
+        for i, (tiers, hours, weather, _thr) in enumerate(self._cond):
             if not tiers[t]:
                 continue
             if hours is not None and not _in_window(ctx.now_hour_utc, hours):
@@ -523,40 +525,29 @@ class DeclaredStrategy:
                 continue
             active.append(i)
         if not active:
-            return self._static[t] if self._static_any[t] else None
+            return self._thr[t] if self._thr_any[t] else None
         key = (t, *active)
         hit = self._combo.get(key)
         if hit is None:
-            hit = self._static[t].copy()
+            hit = self._thr[t].copy()
             for i in active:
-                hit |= self._cond[i][3]
+                np.minimum(hit, self._cond[i][3], out=hit)
             self._combo[key] = hit
         return hit
 
     def excluded(self, cs: CandidateSet, ctx: OrderContext) -> np.ndarray | None:
         """bool[C]: the candidates a hard rule or a tier override excludes (None: none can be)."""
         t = self._tiers.get(ctx.tier, len(self._tiers))
-        lanes = self._lanes(t, ctx)
+        thr = self._thresholds(t, ctx)
         bad: np.ndarray | None = None
         single = cs.leg_node.shape[1] == 1
-        if lanes is not None or self._queue:
+        if thr is not None:
             if single:
-                n, o, act = cs.leg_node[:, 0], cs.leg_opt[:, 0], None
+                bad = cs.leg_queue_hours[:, 0] > thr[cs.leg_node[:, 0], cs.leg_opt[:, 0]]
             else:
                 act = cs.active
-                n, o = np.where(act, cs.leg_node, 0), np.where(act, cs.leg_opt, 0)
-            if lanes is not None:
-                hit = lanes[n, o]
-                bad = hit if act is None else (hit & act).any(axis=1)
-            for thresh, sel, hours, weather in self._queue:
-                if hours is not None and not _in_window(ctx.now_hour_utc, hours):
-                    continue
-                if weather is not None and not ctx.dest_weather > weather:
-                    continue
-                q = cs.leg_queue_hours[:, 0] if single else cs.leg_queue_hours
-                hit = (q > thresh) & sel[t][n, o]
-                hit = hit if act is None else (hit & act).any(axis=1)
-                bad = hit if bad is None else bad | hit
+                hit = cs.leg_queue_hours > thr[np.where(act, cs.leg_node, 0), np.where(act, cs.leg_opt, 0)]
+                bad = (hit & act).any(axis=1)
         if self._split_cap and not single:
             over = cs.n_legs > self._max_splits[t]
             bad = over if bad is None else bad | over
