@@ -1066,8 +1066,9 @@ class SqlLedger(DecisionLedger, StrategyStore):
             raise LedgerError(f"{what} not recorded: canary_percent must be within 0-100, got {percent}")
         if guard is not None and not isinstance(guard, dict):
             raise LedgerError(f"{what} not recorded: guard must be a dict")
+        mode_id = uuid.uuid4().hex
         body = {
-            "mode_id": uuid.uuid4().hex,
+            "mode_id": mode_id,
             "name": name,
             "version": version,
             "mode": mode,
@@ -1081,7 +1082,7 @@ class SqlLedger(DecisionLedger, StrategyStore):
 
         def write(conn: Connection, head: str) -> dict:
             prev = conn.execute(_SELECT_MODE_HEAD).scalar_one_or_none() or GENESIS_HASH
-            digest = entry_hash(prev, "mode", body["mode_id"], text_body)
+            digest = entry_hash(prev, "mode", mode_id, text_body)
             row = {**body, "guard": None if guard is None else canonical_json(guard).decode()}
             got = conn.execute(
                 strategy_modes.insert().values(**row, prev_hash=prev, hash=digest).returning(strategy_modes.c.seq)
