@@ -361,3 +361,37 @@ def test_cli_validate(tmp_path):
     out = runner.invoke(app, ["strategy", "validate", str(good), "--scenario", str(SCENARIOS / "national.yaml")])
     assert out.exit_code == 0
     assert out.output.strip() == f"ok: holiday version {spec_version(parse_strategy(GOOD))[:12]}"
+
+
+def test_a_router_given_a_declared_strategy_routes_and_records_its_version(world):
+    from router import Order, Router
+
+    sc, net, _, _ = world
+    text = "name: no_stores\nranking: {optimizer: {}}\nrules:\n  - exclude: {node_kinds: [store]}\nfallback: [nearest]\n"
+    s = compile_strategy(_spec(text, world), sc, net)
+    stores = {n.id for n in sc.nodes if n.kind == "store"}
+    shipped: dict[str, set] = {}
+    for name in ("optimizer", s.name):
+        router = Router(
+            sc, ledger=None, strategies=declared_set([s], default_strategies()), strategy=name, risk_model=None,
+            clock=lambda: sc.start,
+        )
+        used = shipped[name] = set()
+        for i, region in enumerate(["denver-co", "jacksonville-fl", "kansas-city-mo"] * 3):
+            order = Order.model_validate(
+                {
+                    "order_id": f"o{i}",
+                    "customer": {"customer_id": f"c{i}", "tier": "standard"},
+                    "destination": {"region": region},
+                    "lines": [{"sku": sc.skus[i].id, "qty": 1}],
+                    "created_at": sc.start.isoformat(),
+                }
+            )
+            d = router.route(order)
+            assert d.status == "routed"
+            assert d.record["strategy"]["name"] == name
+            used |= {leg["node_id"] for leg in d.record["chosen"]["legs"]}
+        if name == s.name:
+            assert d.record["strategy"]["version"] == s.version
+    assert shipped["optimizer"] & stores  # the built-in ships from stores here ...
+    assert not shipped[s.name] & stores  # ... the declared rule never does
