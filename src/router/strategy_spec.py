@@ -597,14 +597,14 @@ class DeclaredStrategy:
         if bad is not None and bad.all():
             raise RouterError(f"the rules of {self.name} exclude every candidate plan")
         if self._keys is None:
-            order = np.argsort(self._total(t, cs, scores, ctx), kind="stable")
-        else:
-            order = _lexrank([self._key(k, t, cs, scores, ctx) for k in self._keys])
-        if bad is None:
-            return order
-        # excluded plans after the others, each group in the ranking's order (a stable partition)
-        out = bad[order]
-        return np.concatenate([order[~out], order[out]])
+            total = self._total(t, cs, scores, ctx)
+            if bad is None:
+                return np.argsort(total, kind="stable")
+            return np.lexsort((total, bad))
+        keys = [self._key(k, t, cs, scores, ctx) for k in self._keys]
+        if bad is not None:
+            keys.insert(0, bad)
+        return _lexrank(keys)
 
 
 def compile_strategy(spec: StrategySpec, scenario: Scenario, network: Network) -> DeclaredStrategy:
