@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from conftest import TINY, FixedClock, make_order
+from conftest import TINY, FixedClock, make_order, pg_schema_url
 
 from router.engine import Router
 from router.errors import ReplayError
@@ -445,3 +445,26 @@ def test_cli_mode_stores_a_file_version_and_a_running_router_picks_it_up(tmp_pat
     assert r.route(orders[1]).record["canary"] is None
     with open_ledger(url) as led:
         assert [m["mode"] for m in led.modes_since(0)] == ["canary", "off"]
+
+
+def test_on_postgresql_a_mode_change_reaches_another_router_and_the_log_verifies():
+    clock = FixedClock()
+    with pg_schema_url() as url:
+        sc = load_scenario(SCENARIO)
+        opts = RolloutOptions(poll_ms=0)
+        a = Router(sc, ledger=url, clock=clock, risk_model=None, rollout=opts, strategy_loader=loader)
+        b = Router(sc, ledger=url, clock=clock, risk_model=None, rollout=opts, strategy_loader=loader)
+        try:
+            body = {"rank": "farthest"}
+            version = _version(body)
+            a.add_strategy_version(loader("holiday", body), body=body, author="ops", reason="holiday rules")
+            a.set_strategy_mode("holiday", version, "shadow", actor="ops", reason="watch")
+            d = b.route(make_order("pg1"))
+            assert d.record["shadow"]["version"] == version and d.record["canary"]["arm"] == "control"
+            a.set_strategy_mode("holiday", version, "off", actor="ops", reason="stop")
+            assert "shadow" not in b.route(make_order("pg2")).record
+            report = b.ledger.verify()
+            assert report.ok and "2 strategy mode changes intact" in report.reason
+        finally:
+            a.close()
+            b.close()
