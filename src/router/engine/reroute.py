@@ -913,7 +913,8 @@ def plan_reroute(
         share = 0.5 if rnd + 1 < rounds else 1.0
         sol2 = solve_batch(problem, time_limit_s=left * share, method=opts.method, seed=router.seed, start=sol.choice)
         reprice.append({"round": rnd + 1, "unplaced_before": int(len(stuck)), "columns_added": added,
-                        "unplaced_after": int((sol2.choice == width - 1).sum()), "seconds": round(time.perf_counter() - t_r, 3)})
+                        "unplaced_after": int(((sol2.choice == width - 1) & np.isfinite(problem.cost[:, 0])).sum()),
+                        "seconds": round(time.perf_counter() - t_r, 3)})
         # the bound of the bigger model is a bound of it (more columns only lower the optimum)
         sol = sol2 if sol2.objective <= sol.objective + 1e-9 else BatchSolution(
             sol.choice, sol.objective, min(sol2.bound, sol.objective), "feasible", sol.method, sol.seconds, sol.stages)
