@@ -1165,7 +1165,8 @@ def release(
 # -- strategy files (docs/strategies.md) -------------------------------------------------------
 
 strategy_app = typer.Typer(
-    no_args_is_help=True, help="Strategy files: validate; versions and rollout: mode, status (docs/strategies.md)."
+    no_args_is_help=True,
+    help="Strategy files: validate, try (sandbox); versions and rollout: mode, status (docs/strategies.md).",
 )
 app.add_typer(strategy_app, name="strategy")
 
@@ -1330,3 +1331,176 @@ def strategy_status(
     for r in trips:
         console.print(f"[yellow]guard {r['guard']['guard']}[/yellow] at {r['created_at'][:19]}: {r['reason']}",
                       soft_wrap=True)
+
+
+# -- strategy sandbox (docs/strategies.md, "Sandbox") ------------------------------------------------
+
+
+@strategy_app.command("try")
+def strategy_try(
+    file: Annotated[Path, typer.Argument(help="candidate strategy YAML file")],
+    scenario: Annotated[
+        Optional[Path], typer.Option(help="scenario to simulate (with --from-ledger: the decisions' scenario)")
+    ] = None,
+    seeds: Annotated[str, typer.Option(help="seeds, e.g. 1-5 or 1,4,7: one seeded world each")] = "1-3",
+    hours: Annotated[float, typer.Option(min=0.001, help="arrivals in the first H hours of each world")] = 24.0,
+    orders: Annotated[
+        Optional[int], typer.Option(min=1, help="at most the first N arrivals per world (default 1000)")
+    ] = 1000,
+    all_orders: Annotated[
+        bool, typer.Option("--all-orders", help="every arrival of the H hours (no --orders cap)")
+    ] = False,
+    against: Annotated[str, typer.Option(help="the current strategy to compare with")] = "optimizer",
+    from_ledger: Annotated[
+        bool, typer.Option("--from-ledger", help="replay recorded decisions under the candidate instead of simulating")
+    ] = False,
+    last: Annotated[int, typer.Option(min=1, help="with --from-ledger: the newest N decisions")] = 500,
+    ledger: Annotated[str, typer.Option(help="with --from-ledger: ledger database URL")] = DEFAULT_LEDGER_URL,
+    as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON instead of a table")] = False,
+) -> None:
+    """Try a strategy file before release: simulated side by side with the current one, or replayed on the ledger."""
+    from router.errors import StrategyFileError
+    from router.network import build_network
+    from router.simulation.sandbox import parse_seeds, try_in_simulation, try_on_records
+    from router.strategy_spec import compile_strategy, load_strategy_file
+
+    try:
+        sc = load_scenario(scenario or default_scenario())
+        seed_list = parse_seeds(seeds)
+        if against not in strategy_names():
+            raise RouterError(f"unknown strategy {against!r} to try against; known: {', '.join(strategy_names())}")
+    except RouterError as exc:
+        _fail(exc)
+    try:
+        spec = load_strategy_file(file, sc)
+    except StrategyFileError as exc:
+        for line, fld, why in exc.problems:
+            typer.echo(f"{file}:{line}: {fld}: {why}")
+        raise typer.Exit(2) from None
+    candidate = compile_strategy(spec, sc, build_network(sc))
+    if from_ledger:
+        try:
+            led = _open_existing(ledger)
+            try:
+                records = led.recent_decisions(limit=last)
+            finally:
+                led.close()
+            rep = try_on_records(sc, candidate, records)
+        except RouterError as exc:
+            _fail(exc)
+        if as_json:
+            typer.echo(json.dumps(rep))
+        else:
+            _print_replay_try(rep)
+        return
+    cap = None if all_orders else orders
+    label = f"{sc.name}: {len(seed_list)} seeded worlds x {hours:g} h" + (f", first {cap} orders" if cap else "")
+    try:
+        if as_json:
+            res = try_in_simulation(sc, candidate, against=against, seeds=seed_list, horizon_hours=hours, max_orders=cap)
+        else:
+            console.print(f"[bold]{label}[/bold]: {spec.name} (candidate) against {against}, same worlds")
+            with Progress(
+                TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=console, transient=True,
+            ) as bar:
+                task = bar.add_task("runs", total=2 * len(seed_list))
+                res = try_in_simulation(
+                    sc, candidate, against=against, seeds=seed_list, horizon_hours=hours, max_orders=cap,
+                    progress=lambda done, total: bar.update(task, completed=done),
+                )
+    except RouterError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(res))
+        return
+    _print_sim_try(res)
+
+
+def _ci_cell(iv: dict, kind: str, signed: bool = False, sep: str = "\n± ") -> str:
+    """``mean ± half-width`` of a 95 % interval in the unit of ``kind`` (a signed difference of rates: points)."""
+    mean, (lo, hi) = iv["mean"], iv["ci95"]
+    if mean is None:
+        return "-"
+
+    def f(x: float, sign: bool, unit: bool) -> str:
+        s = "+" if sign and x > 0 else ""
+        if kind == "rate":
+            return f"{s}{100 * x:.1f}" + ("%" if unit else "")
+        if kind == "usd":
+            return f"{s}${x:.2f}" if unit else f"{s}{x:.2f}"
+        return f"{s}{x:.3f}"
+
+    body = f(mean, signed, not signed)
+    if lo is None or hi is None:
+        return body
+    return f"{body}{sep}{f((hi - lo) / 2.0, False, False)}"
+
+
+def _print_sim_try(res: dict) -> None:
+    cur, cand = res["current"], res["candidate"]
+    n = len(res["seeds"])
+    table = Table(
+        title=f"{res['scenario']}: mean ± 95 % CI over {n} seed{'s' if n > 1 else ''}, "
+        f"{cur['orders_per_run']:.0f} orders per world",
+        caption="difference: candidate - current, paired per seed (rates in points);\n"
+        "a winner only where the difference's 95 % CI excludes 0",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+    )
+    table.add_column("metric", no_wrap=True)
+    table.add_column(cur["label"], justify="right")
+    table.add_column(cand["label"], justify="right")
+    table.add_column("difference", justify="right")
+    table.add_column("winner")
+    for m in res["metrics"]:
+        table.add_row(
+            m["label"], _ci_cell(m["current"], m["kind"]), _ci_cell(m["candidate"], m["kind"]),
+            _ci_cell(m["difference"], m["kind"], signed=True), m["difference"]["winner"],
+        )
+    console.print(table)
+    own = {k: v - cand["fallback_legs_by_node"].get(k, 0) for k, v in cand["legs_by_node"].items()}
+    moved = [
+        f"{nid} {cur['legs_by_node'][nid]}->{cand['legs_by_node'][nid]}"
+        for nid in cur["legs_by_node"]
+        if cur["legs_by_node"][nid] != cand["legs_by_node"][nid]
+    ]
+    console.print(
+        f"legs per node, all seeds ({cur['label']} -> {cand['label']}): " + (", ".join(moved) or "unchanged"),
+        soft_wrap=True,
+    )
+    unused = [nid for nid, v in own.items() if v == 0 and cur["legs_by_node"].get(nid, 0) > 0]
+    if unused:
+        console.print(f"nodes the candidate itself never shipped from (its fallbacks aside): {', '.join(unused)}")
+    console.print(f"candidate version {cand['version'][:12]}")
+
+
+def _print_replay_try(rep: dict) -> None:
+    if not rep["replayed"]:
+        console.print(f"no decision replayed of {rep['decisions']} read ({rep['skipped']} skipped)")
+        for why in rep["skip_reasons"]:
+            console.print(f"  skipped {why}", soft_wrap=True)
+        return
+    by = ", ".join(f"{k} {v}" for k, v in sorted(rep["recorded_by"].items()))
+    console.print(
+        f"[bold]{rep['candidate']}[/bold] {rep['version'][:12]} replayed on {rep['replayed']} recorded decisions "
+        f"(recorded by {by}; {rep['skipped']} skipped)"
+    )
+    table = Table(box=box.SIMPLE_HEAD, caption="candidate - recorded, per decision with a plan on both sides")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("agreement (same plan)", f"{rep['agreement']:.1%} ({rep['same_plan']} of {rep['replayed']})")
+    table.add_row("cost delta (USD), mean ± 95 % CI", _ci_cell(rep["cost_delta"], "usd", signed=True, sep=" ± "))
+    table.add_row("late-risk delta, mean ± 95 % CI", _ci_cell(rep["late_risk_delta"], "ratio", signed=True, sep=" ± "))
+    table.add_row("a plan only as recorded / only by the candidate",
+                  f"{rep['only_recorded_planned']} / {rep['only_candidate_planned']}")
+    console.print(table)
+    for d in rep["disagreements"]:
+        console.print(
+            f"{d['decision_id']} ({d['order_id']}): recorded {d['recorded_plan']} by {d['recorded_strategy']} "
+            f"(${d['recorded_cost_usd']}, risk {d['recorded_late_risk']}) | candidate {d['candidate_plan']} "
+            f"(${d['candidate_cost_usd']}, risk {d['candidate_late_risk']})",
+            soft_wrap=True,
+        )
+    for why in rep["skip_reasons"]:
+        console.print(f"skipped {why}", soft_wrap=True)
