@@ -1495,11 +1495,16 @@ def _print_replay_try(rep: dict) -> None:
     table.add_row("a plan only as recorded / only by the candidate",
                   f"{rep['only_recorded_planned']} / {rep['only_candidate_planned']}")
     console.print(table)
+    def plan(label: str | None, cost: float | None, risk: float | None) -> str:
+        return "no plan" if label is None else f"{label} (${cost:.2f}, late risk {risk:.3f})"
+
+    if rep["disagreements"]:
+        console.print(f"first {len(rep['disagreements'])} disagreements (recorded -> candidate):")
     for d in rep["disagreements"]:
         console.print(
-            f"{d['decision_id']} ({d['order_id']}): recorded {d['recorded_plan']} by {d['recorded_strategy']} "
-            f"(${d['recorded_cost_usd']}, risk {d['recorded_late_risk']}) | candidate {d['candidate_plan']} "
-            f"(${d['candidate_cost_usd']}, risk {d['candidate_late_risk']})",
+            f"  {d['order_id']} (decision {d['decision_id'][:12]}, {d['recorded_strategy']}): "
+            f"{plan(d['recorded_plan'], d['recorded_cost_usd'], d['recorded_late_risk'])} -> "
+            f"{plan(d['candidate_plan'], d['candidate_cost_usd'], d['candidate_late_risk'])}",
             soft_wrap=True,
         )
     for why in rep["skip_reasons"]:
