@@ -146,6 +146,11 @@ def test_from_the_ledger_an_identical_candidate_agrees_on_every_decision(files, 
     assert "WH-EWR" in first["recorded_plan"] and "WH-EWR" not in first["candidate_plan"]
     assert rep["cost_delta"]["mean"] > 0.0  # Newark was the optimizer's pick: anything else costs more (score)
 
+    # decisions taken on another network are skipped with the reason; none replayed: exit 1
+    other = _try(str(files["same"]), "--from-ledger", "--last", "3", "--ledger", url, "--scenario", str(TINY))
+    assert other.exit_code == 1
+    assert "no decision replayed of 3 read (3 skipped)" in other.output and "was taken on network" in other.output
+
     table = _try(str(files["no_ewr"]), "--from-ledger", "--last", "40", "--ledger", url, "--scenario", str(NATIONAL))
     assert table.exit_code == 0
     assert "agreement (same plan)" in table.output and "cost delta" in table.output and "late-risk delta" in table.output

@@ -1392,6 +1392,8 @@ def strategy_try(
             typer.echo(json.dumps(rep))
         else:
             _print_replay_try(rep)
+        if not rep["replayed"]:
+            raise typer.Exit(1)  # nothing to compare: say so in the exit code too
         return
     cap = None if all_orders else orders
     label = f"{sc.name}: {len(seed_list)} seeded worlds x {hours:g} h" + (f", first {cap} orders" if cap else "")
