@@ -15,10 +15,10 @@ The rules (benchmarks/README.md, "Protocol"):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
-from router.simulation.report import confidence_interval, machine_facts
+from router.simulation import sandbox as _sandbox
+from router.simulation.report import machine_facts
 
 __all__ = ["BENCH_SCENARIOS", "NO_CLEAR_WINNER", "interval", "machine_facts", "paired", "parse_seeds", "winner"]
 
@@ -36,41 +36,25 @@ BENCH_SCENARIOS = {
 def parse_seeds(text: str) -> list[int]:
     """Seeds from ``"101,102"``, ``"101-105"`` or a mix (``"1-3,7"``), in the order given.
 
+    The sandbox's parser (:func:`router.simulation.sandbox.parse_seeds`), so the CLI and the
+    benchmarks read seed lists the same way.
+
     >>> parse_seeds("101-103,7")
     [101, 102, 103, 7]
     """
-    seeds: list[int] = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        lo, dash, hi = part.partition("-")
-        if dash:
-            if int(hi) < int(lo):
-                raise ValueError(f"seed range {part!r} runs backwards")
-            seeds.extend(range(int(lo), int(hi) + 1))
-        else:
-            seeds.append(int(part))
-    if not seeds:
-        raise ValueError(f"no seeds in {text!r}")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds repeat in {text!r}: a repeated seed is not an independent replication")
-    return seeds
-
-
-def _r(x: float, digits: int) -> float | None:
-    return None if math.isnan(x) else round(x, digits)
+    return _sandbox.parse_seeds(text)
 
 
 def interval(values: Sequence[float], digits: int = 4) -> dict:
     """Mean and 95 % t-interval over seeds: ``{"mean", "ci95": [lo, hi], "n"}``.
 
-    With one value the interval is ``[None, None]`` (no spread to estimate).
+    With one value the interval is ``[None, None]`` (no spread to estimate). The sandbox's
+    (:func:`router.simulation.sandbox.interval`), at 4 digits by default.
 
     >>> interval([0.9, 0.8, 1.0])
     {'mean': 0.9, 'ci95': [0.6516, 1.1484], 'n': 3}
     """
-    mean, half = confidence_interval(list(values))
-    return {"mean": _r(mean, digits), "ci95": [_r(mean - half, digits), _r(mean + half, digits)], "n": len(values)}
+    return _sandbox.interval(values, digits)
 
 
 def winner(iv: dict, ours: str, theirs: str, *, lower_is_better: bool) -> str:

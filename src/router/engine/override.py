@@ -32,6 +32,7 @@ import numpy as np
 from router.candidates import from_units
 from router.domain import Destination
 from router.engine.inputs import decision_inputs
+from router.engine.reroute import plan_alloc
 from router.errors import InvalidEventError, InvalidPlanError, ReservationConflict, RouterError, _FieldError
 from router.rationale import factors_at
 from router.scoring import score_candidates
@@ -120,22 +121,6 @@ def _current_plan(router: Router, rec: dict) -> dict | None:
     return moved[-1] if moved else rec.get("chosen")
 
 
-def _alloc(router: Router, plan: dict | None) -> tuple[list[int], list[int], list[int], list[tuple[int, int]]]:
-    net = router.network
-    node_index = {nid: i for i, nid in enumerate(net.node_ids)}
-    sku_index = {s: i for i, s in enumerate(net.sku_ids)}
-    opt_index = {(c, s): o for o, (c, s) in enumerate(zip(net.option_carrier, net.option_service))}
-    nodes, skus, qty, lanes = [], [], [], []
-    for leg in (plan or {}).get("legs", []):
-        n = node_index[leg["node_id"]]
-        lanes.append((n, opt_index[(leg["carrier_id"], leg["service"])]))
-        for line in leg["lines"]:
-            nodes.append(n)
-            skus.append(sku_index[line["sku"]])
-            qty.append(int(line["qty"]))
-    return nodes, skus, qty, lanes
-
-
 def override(
     router: Router,
     decision_id: str,
@@ -188,7 +173,7 @@ def override(
         )
     score_delta = None if engine is None else round(then_plan["score"] - engine["score"], 6)
     old_plan = _current_plan(router, rec)
-    old = _alloc(router, old_plan)
+    old = plan_alloc(router.network, old_plan or {})
     dest = Destination.model_validate(rec["order"]["destination"])
     now = router.clock()
     state = router.state
@@ -205,7 +190,7 @@ def override(
                 )  # fmt: skip
             except InvalidPlanError as exc:
                 raise OverrideConflict(str(exc)) from None
-            new = _alloc(router, new_plan)
+            new = plan_alloc(router.network, new_plan)
             if not state.try_reserve(*new):
                 raise OverrideConflict(f"the override of decision {decision_id}: its stock was taken meanwhile")
         except BaseException:
