@@ -65,14 +65,7 @@ def winner(iv: dict, ours: str, theirs: str, *, lower_is_better: bool) -> str:
     >>> winner({"mean": -1.0, "ci95": [-2.5, 0.5]}, "optimizer", "nearest", lower_is_better=True)
     'no clear winner'
     """
-    lo, hi = iv["ci95"]
-    if lo is None or hi is None:
-        return NO_CLEAR_WINNER
-    if hi < 0:
-        return ours if lower_is_better else theirs
-    if lo > 0:
-        return theirs if lower_is_better else ours
-    return NO_CLEAR_WINNER
+    return _sandbox.winner(iv, ours, theirs, lower_is_better=lower_is_better)
 
 
 def paired(ours: Sequence[float], theirs: Sequence[float], names: tuple[str, str], *, lower_is_better: bool,

@@ -46,6 +46,7 @@ __all__ = [
     "run_side",
     "try_in_simulation",
     "try_on_records",
+    "winner",
 ]
 
 NO_CLEAR_WINNER = "no clear winner"
@@ -101,7 +102,8 @@ def interval(values: Sequence[float | None], digits: int = 6) -> dict:
     return {"mean": _r(mean, digits), "ci95": [_r(mean - half, digits), _r(mean + half, digits)], "n": len(used)}
 
 
-def _winner(iv: dict, ours: str, theirs: str, *, lower_is_better: bool) -> str:
+def winner(iv: dict, ours: str, theirs: str, *, lower_is_better: bool) -> str:
+    """The winner of a paired difference ``ours - theirs``: only where its 95 % interval excludes 0."""
     lo, hi = iv["ci95"]
     if lo is None or hi is None:
         return NO_CLEAR_WINNER
@@ -131,7 +133,7 @@ def paired(
     ]
     iv = interval(diffs, digits)
     per_seed = [None if d is None else round(d, digits) for d in diffs]
-    return {**iv, "per_seed": per_seed, "winner": _winner(iv, *names, lower_is_better=lower_is_better)}
+    return {**iv, "per_seed": per_seed, "winner": winner(iv, *names, lower_is_better=lower_is_better)}
 
 
 # ------------------------------------------------------------------------------ simulation
