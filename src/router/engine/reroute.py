@@ -591,7 +591,7 @@ def _build_problem(gen: _Gen, capacity: np.ndarray, opts: RerouteOptions, names:
 def _reprice(
     router: Router, snapshot: LiveState, backlog: Sequence[OpenOrder], gen: _Gen, problem: BatchProblem,
     choice: np.ndarray, stuck: np.ndarray, now: datetime, strategy: str, opts: RerouteOptions,
-) -> int:
+) -> tuple[int, np.ndarray]:
     """Column generation: plans for the orders no column could place, generated on what the solution leaves.
 
     The first columns were generated with every backlog unit given back, so they are the
@@ -599,7 +599,10 @@ def _reprice(
     none of them is. Here the candidate generator of ``route()`` runs again for each
     stuck order on a state holding everything the solution uses (its own keep column
     given back), and its best plans that fit become new columns; each stuck order's best
-    new plan is held for the next one. Returns the number of columns added.
+    new plan is held for the next one. Where that plan also fits every row of the model
+    (the pick buckets too, which route() does not know), the order is placed on it at once.
+    Returns the number of columns added and the choice with those placements (a feasible
+    start for the next solve, which then proves its own bound on the larger model).
     """
     net = router.network
     n_sku, n_opt = len(net.sku_ids), net.n_options
@@ -615,6 +618,8 @@ def _reprice(
     usage = problem.usage.tocsc()
     rows, cols, vals = [gen.rows], [gen.cols_idx], [gen.vals]
     added = 0
+    choice = choice.copy()
+    left = problem.capacity - load
     for i in stuck.tolist():
         c = gen.cols[i]
         room = width - 1 - c.keep
@@ -650,6 +655,13 @@ def _reprice(
             out.scores.total[pk].astype(float), out.scores.contributions_matrix[:, pk], out.scores.values_matrix[:, pk], eta,
         )
         added += len(pk)
+        # place the order at once where the best new plan fits the model's rows (its keep column given back)
+        first = cc == slots[0]
+        fits = bool((v[first] <= left[r[first]] + _keep_back(left, r[first], kr, kv) + 1e-9).all())
+        if fits and int(choice[i]) == width - 1:
+            np.add.at(left, kr, kv)
+            np.subtract.at(left, r[first], v[first])
+            choice[i] = int(slots[0] - i * width)
         # hold the best new plan, so the next stuck order sees what is left after it
         best = int(pk[0])
         live = out.cs.leg_node[best] >= 0
@@ -662,7 +674,13 @@ def _reprice(
     gen.rows = np.concatenate(rows)
     gen.cols_idx = np.concatenate(cols)
     gen.vals = np.concatenate(vals)
-    return added
+    return added, choice
+
+
+def _keep_back(left: np.ndarray, rows: np.ndarray, kr: np.ndarray, kv: np.ndarray) -> np.ndarray:
+    """What the keep column (rows ``kr``, amounts ``kv``) would give back on each of ``rows``."""
+    back = dict(zip(kr.tolist(), kv.tolist()))
+    return np.array([back.get(r, 0.0) for r in rows.tolist()], dtype=np.float64)
 
 
 # ----------------------------------------------------------------- partitions
@@ -903,7 +921,7 @@ def plan_reroute(
         if not len(stuck) or left <= 0.2:
             break
         t_r = time.perf_counter()
-        added = _reprice(router, snapshot, backlog, gen, problem, sol.choice, stuck, now, strategy, opts)
+        added, start = _reprice(router, snapshot, backlog, gen, problem, sol.choice, stuck, now, strategy, opts)
         if not added:
             break
         problem = _build_problem(gen, capacity, opts, names)
@@ -911,7 +929,9 @@ def plan_reroute(
         # another round may follow only while orders are still stuck: this solve takes half of what
         # is left then, all of it otherwise (the solve stops early when it proves optimality)
         share = 0.5 if rnd + 1 < rounds else 1.0
-        sol2 = solve_batch(problem, time_limit_s=left * share, method=opts.method, seed=router.seed, start=sol.choice)
+        if check_choice(problem, start):  # the placements must fit the rebuilt model; else the old choice
+            start = sol.choice
+        sol2 = solve_batch(problem, time_limit_s=left * share, method=opts.method, seed=router.seed, start=start)
         reprice.append({"round": rnd + 1, "unplaced_before": int(len(stuck)), "columns_added": added,
                         "unplaced_after": int(((sol2.choice == width - 1) & np.isfinite(problem.cost[:, 0])).sum()),
                         "seconds": round(time.perf_counter() - t_r, 3)})
