@@ -384,6 +384,17 @@ def _row_layout(net, opts: RerouteOptions) -> dict:
     return {"stock": 0, "lane": n * s, "pick": n * s + n * o, "n_rows": n * s + n * o + n * nb, "buckets": nb}
 
 
+def _order_inputs(router: Router, state: LiveState, order: Order, now: datetime, at_hours: float):
+    """The order's context and its view of ``state`` (with its target segment's late price), as route() builds them."""
+    net = router.network
+    ctx = router.contexts.build(order, now, state.weather_at_region)
+    seg = None
+    if router.targets is not None:
+        s = router.targets.segment(ctx.tier, net.region_ids[ctx.dest_region] if ctx.dest_region >= 0 else None)
+        seg = None if s is None else router.targets.keys[s]
+    return ctx, state.view(ctx.sku_idx, at_hours, seg)
+
+
 def generate_columns(
     router: Router, snapshot: LiveState, backlog: Sequence[OpenOrder], now: datetime, strategy: str,
     opts: RerouteOptions, progress: Callable[[int, int], None] | None = None,
@@ -404,12 +415,7 @@ def generate_columns(
     closed = snapshot.closed_manual | snapshot.closed_sched
     for i, oo in enumerate(backlog):
         order = oo.order
-        ctx = router.contexts.build(order, now, snapshot.weather_at_region)
-        seg = None
-        if router.targets is not None:
-            s = router.targets.segment(ctx.tier, net.region_ids[ctx.dest_region] if ctx.dest_region >= 0 else None)
-            seg = None if s is None else router.targets.keys[s]
-        view = snapshot.view(ctx.sku_idx, at_hours, seg)
+        ctx, view = _order_inputs(router, snapshot, order, now, at_hours)
         out = router.decide(view, ctx, strategy, explain=False)
         if not term_names and out.scores.terms:
             term_names = tuple(t.name for t in out.scores.terms)
@@ -630,13 +636,7 @@ def _reprice(
         kr, kv = usage.indices[usage.indptr[kc]:usage.indptr[kc + 1]], usage.data[usage.indptr[kc]:usage.indptr[kc + 1]]
         st = kr < lay["lane"]
         np.subtract.at(resid.reserved.reshape(-1), kr[st], np.rint(kv[st]).astype(np.int64))
-        order = backlog[i].order
-        ctx = router.contexts.build(order, now, resid.weather_at_region)
-        seg = None
-        if router.targets is not None:
-            sg = router.targets.segment(ctx.tier, net.region_ids[ctx.dest_region] if ctx.dest_region >= 0 else None)
-            seg = None if sg is None else router.targets.keys[sg]
-        view = resid.view(ctx.sku_idx, at_hours, seg)
+        ctx, view = _order_inputs(router, resid, backlog[i].order, now, at_hours)
         out = router.decide(view, ctx, strategy, explain=False)
         np.add.at(resid.reserved.reshape(-1), kr[st], np.rint(kv[st]).astype(np.int64))
         have = {c.legs(j) for j in range(c.keep)}
@@ -1095,12 +1095,7 @@ def _decision_for_move(router: Router, plan: ReroutePlan, i: int, move: Move) ->
     now = plan.created_at
     t0 = time.perf_counter()
     net = router.network
-    ctx = router.contexts.build(oo.order, now, snap.weather_at_region)
-    seg = None
-    if router.targets is not None:
-        s = router.targets.segment(ctx.tier, net.region_ids[ctx.dest_region] if ctx.dest_region >= 0 else None)
-        seg = None if s is None else router.targets.keys[s]
-    view = snap.view(ctx.sku_idx, router._hours(now), seg)
+    ctx, view = _order_inputs(router, snap, oo.order, now, router._hours(now))
     out = router.decide(view, ctx, plan.strategy)
     target = c.legs(c.local(int(plan.choice[i]), _width(plan.options)))
     cand = _find(out, target)
