@@ -396,7 +396,9 @@ def test_threads_appending_at_once_keep_one_chain(ledger: SqlLedger) -> None:
 def _append_from_process(url: str, worker: int, count: int, start: Any) -> None:
     """Process body for the multi-process test (module level so spawn can import it)."""
     with open_ledger(url) as ledger:
-        start.wait()
+        # A timeout: a sibling that died before the barrier must not leave this
+        # one waiting for ever (a hung child would keep pytest from exiting).
+        start.wait(timeout=60)
         for i in range(count):
             ledger.append_decision(make_record(f"p{worker}-{i}"), [("WH-A", "SKU-1", 1)])
             if i % 10 == 0:
@@ -411,18 +413,57 @@ def test_processes_appending_at_once_keep_one_chain(backend: Backend) -> None:
         ctx.Process(target=_append_from_process, args=(backend.url, w, 100, start))
         for w in range(2)
     ]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(timeout=120)
+    try:
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(timeout=120)
+        exitcodes = [p.exitcode for p in procs]
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=10)
 
-    assert [p.exitcode for p in procs] == [0, 0]
+    assert exitcodes == [0, 0]
     with open_ledger(backend.url) as ledger:
         assert ledger.count_decisions() == 200
         assert ledger.reserved_totals() == {("WH-A", "SKU-1"): 200}
         assert len(ledger.outcomes_for("p1-90")) == 1
         report = ledger.verify()
         assert (report.ok, report.entries_checked) == (True, 200 + 20)
+
+
+def _open_fresh_files(folder: str, files: int, start: Any) -> None:
+    """Process body: open each fresh SQLite file at the same moment as the others."""
+    for i in range(files):
+        start.wait(timeout=60)
+        with open_ledger(f"sqlite:///{folder}/race-{i}.sqlite") as ledger:
+            assert ledger.count_decisions() == 0
+
+
+def test_processes_creating_one_sqlite_file_at_once_all_open_it(tmp_path: Path) -> None:
+    # Switching a new file to WAL needs an exclusive lock, and SQLite answers
+    # "database is locked" at once (no busy wait) to a process that loses that
+    # race; about one open in 30 failed so before the connect hook retried it.
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(4)
+    procs = [
+        ctx.Process(target=_open_fresh_files, args=(str(tmp_path), 12, start))
+        for _ in range(4)
+    ]
+    try:
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(timeout=120)
+        exitcodes = [p.exitcode for p in procs]
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=10)
+    assert exitcodes == [0, 0, 0, 0]
 
 
 # -- opening, schema and URLs -----------------------------------------------------

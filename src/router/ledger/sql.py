@@ -19,6 +19,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -1866,7 +1867,7 @@ def _create_sqlite_engine(url: URL) -> tuple[Engine, bool]:
             # WAL lets readers run beside the single writer, and with
             # synchronous=NORMAL a commit needs no fsync (only checkpoints do):
             # a power cut may lose the last commits but never corrupts the chain.
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _set_wal(cursor)
             cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
             cursor.close()
@@ -1879,6 +1880,29 @@ def _create_sqlite_engine(url: URL) -> tuple[Engine, bool]:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine, in_memory
+
+
+def _set_wal(cursor: Any) -> None:
+    """Switch a new SQLite connection to WAL, waiting out a concurrent switch.
+
+    Changing the journal mode needs an exclusive lock, and SQLite may answer
+    "database is locked" at once instead of calling the busy handler when
+    another process is creating or converting the same file. So retry, with
+    a short sleep, for as long as the busy timeout would have waited.
+    """
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
 
 def _insert_ignore(postgres: bool, table: Any) -> Any:
