@@ -319,7 +319,8 @@ def test_the_openapi_examples_are_valid_requests_on_the_default_scenario(tmp_pat
         doc = c.get("/openapi.json").json()
         assert {"/v1/route", "/v1/route:batch", "/v1/decisions", "/v1/decisions/{decision_id}",
                 "/v1/decisions/{decision_id}/override", "/v1/decisions/{decision_id}/replay", "/v1/events",
-                "/v1/outcomes", "/healthz", "/readyz", "/metrics"} <= set(doc["paths"])  # fmt: skip
+                "/v1/outcomes", "/v1/reroute", "/v1/orders/{order_id}/release", "/healthz", "/readyz",
+                "/metrics"} <= set(doc["paths"])  # fmt: skip
         r = c.post("/v1/route", json=ORDER_EXAMPLE)
         assert r.status_code == 200 and r.json()["status"] == "routed"
         did = r.json()["decision_id"]
@@ -328,6 +329,9 @@ def test_the_openapi_examples_are_valid_requests_on_the_default_scenario(tmp_pat
         assert c.post("/v1/events", json=examples["EventsIn"]).status_code == 200
         assert c.post(f"/v1/decisions/{did}/override", json=examples["OverrideIn"]).status_code == 200
         assert c.post(f"/v1/decisions/{did}/replay", json=examples["ReplayIn"]).status_code == 200
+        rerouted = c.post("/v1/reroute", json=examples["RerouteIn"])
+        assert rerouted.status_code == 200 and rerouted.json()["orders"] == 2  # ORD-1001 and ORD-1002 are open
+        assert c.post("/v1/orders/ORD-1002/release", json=examples["ReleaseIn"]).status_code == 200
 
 
 def test_settings_refuse_sqlite_with_several_workers_and_open_listening_without_a_token():

@@ -55,8 +55,11 @@ from router.service.schemas import (
     OutcomesIn,
     OutcomesOut,
     OverrideIn,
+    ReleaseIn,
     ReplayIn,
     ReplayOut,
+    RerouteIn,
+    RerouteOut,
     RouteOut,
 )
 from router.service.settings import ServiceSettings
@@ -489,6 +492,62 @@ def create_app(settings: ServiceSettings | None = None, *, router_factory: Calla
             return 200, {"recorded": out}
 
         return idempotent(request, "/v1/outcomes", body, work)
+
+    # ------------------------------------------------------------ re-routing
+    @app.post("/v1/orders/{order_id}/release", tags=["re-routing"], dependencies=[Depends(require_token)],
+              responses={**_ERRORS, 404: {"model": ErrorOut}, 409: {"model": ErrorOut}})  # fmt: skip
+    def release(order_id: str, request: Request, body: ReleaseIn | None = None) -> dict:
+        """Picking started (or the order shipped): re-routing no longer moves the order."""
+        router, _ = router_of(request)
+        state = (body or ReleaseIn()).state
+
+        def work(key: str | None) -> tuple[int, dict]:
+            try:
+                router.release(order_id, state=state)
+            except InvalidEventError as exc:
+                # mark_orders names an order with no state ("has no state") apart from a refused move
+                if "has no state" in exc.reason:
+                    raise ApiError(404, "not_found", exc.reason, "order_id") from None
+                raise ApiError(409, "conflict", exc.reason, "order_id") from None
+            except LedgerError as exc:
+                metrics.LEDGER_FAILURES.inc()
+                raise ApiError(503, "ledger_unavailable", str(exc)) from None
+            return 200, {"order_id": order_id, "state": state}
+
+        return idempotent(request, f"/v1/orders/{order_id}/release", body or ReleaseIn(), work)
+
+    @app.post("/v1/reroute", response_model=RerouteOut, tags=["re-routing"], dependencies=[Depends(require_token)],
+              responses={**_ERRORS, 409: {"model": ErrorOut}})  # fmt: skip
+    def reroute(body: RerouteIn, request: Request, strategy: str | None = Query(default=None, max_length=50)):
+        """Re-optimise open orders jointly: a dry run by default; with ``apply`` the moves are written, all or none."""
+        from dataclasses import replace
+
+        from router.engine.reroute import InvalidRerouteError, RerouteConflict, RerouteOptions
+
+        router, sync = router_of(request)
+
+        def work(key: str | None) -> tuple[int, dict]:
+            sync.sync()
+            opts = RerouteOptions()
+            if body.move_cost_usd is not None:
+                opts = replace(opts, move_cost_usd=float(body.move_cost_usd))
+            flt = None if body.filter is None else body.filter.model_dump(exclude_none=True)
+            try:
+                plan = router.reroute(body.order_ids, filter=flt or None, apply=body.apply,
+                                      time_limit_s=body.time_limit_s, strategy=strategy, options=opts)  # fmt: skip
+            except InvalidRerouteError as exc:
+                raise ApiError(422, "invalid_request", exc.reason, exc.field) from None
+            except UnknownStrategyError as exc:
+                raise ApiError(422, "invalid_request", str(exc), "strategy") from None
+            except RerouteConflict as exc:
+                raise ApiError(409, "conflict", str(exc)) from None
+            except LedgerError as exc:
+                metrics.LEDGER_FAILURES.inc()
+                raise ApiError(503, "ledger_unavailable", str(exc)) from None
+            log.info("reroute", job_id=plan.job_id, orders=plan.orders, moved=len(plan.moves), applied=plan.applied)
+            return 200, orjson.loads(orjson.dumps(plan.to_json(), option=orjson.OPT_SERIALIZE_NUMPY, default=str))
+
+        return idempotent(request, "/v1/reroute", body, work)
 
     # ------------------------------------------------------------------ health
     @app.get("/healthz", tags=["health"])

@@ -26,8 +26,12 @@ __all__ = [
     "OutcomesIn",
     "OutcomesOut",
     "OverrideIn",
+    "ReleaseIn",
     "ReplayIn",
     "ReplayOut",
+    "RerouteFilter",
+    "RerouteIn",
+    "RerouteOut",
     "RouteOut",
 ]
 
@@ -174,6 +178,62 @@ class ReplayIn(_In):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"strategy": "nearest"}]})
 
     strategy: str | None = Field(default=None, max_length=50, description="another strategy: a counterfactual")
+
+
+class ReleaseIn(_In):
+    """Where an order stands now: picking started (``released``) or ``shipped``; re-routing no longer moves it."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"state": "released"}]})
+
+    state: Literal["released", "shipped"] = "released"
+
+
+class RerouteFilter(_In):
+    """Select among the open orders: a leg at one of ``nodes``, a destination in ``regions``, a customer tier in ``tiers``."""
+
+    nodes: list[str] | None = Field(default=None, min_length=1, max_length=1000)
+    regions: list[str] | None = Field(default=None, min_length=1, max_length=1000)
+    tiers: list[str] | None = Field(default=None, min_length=1, max_length=100)
+
+
+class RerouteIn(_In):
+    """Re-optimise open orders (routed, not released) jointly: all of them, the ones named, or a filter's."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"apply": False, "time_limit_s": 5}]},
+    )
+
+    order_ids: list[str] | None = Field(
+        default=None, min_length=1, max_length=100_000,
+        description="re-route these orders only (unknown, released and shipped ones are skipped, with the reason)",
+    )
+    filter: RerouteFilter | None = None
+    apply: bool = Field(default=False, description="false (default): a dry run that changes nothing")
+    time_limit_s: float = Field(default=10.0, gt=0, le=600, description="the solver's limit, seconds")
+    move_cost_usd: float | None = Field(default=None, ge=0, le=10_000, description="what one move costs (default 0.50)")
+
+
+class RerouteOut(BaseModel):
+    job_id: str
+    created_at: str
+    strategy: str
+    applied: bool
+    orders: int
+    moved: int
+    unplaced: int
+    skipped: int
+    objective: float
+    bound: float
+    gap: float | None
+    kpis_before: dict[str, Any]
+    kpis_after: dict[str, Any]
+    solver: dict[str, Any]
+    timings: dict[str, Any]
+    moves: list[dict[str, Any]]
+    unplaced_orders: list[dict[str, Any]]
+    skipped_orders: list[dict[str, Any]]
+    conflicts: list[dict[str, Any]]
 
 
 class ReplayOut(BaseModel):
