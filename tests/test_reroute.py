@@ -109,6 +109,30 @@ def test_lagrangian_bound_never_exceeds_the_optimum_and_its_answer_fits():
     assert check_choice(p, cp.choice) == []
 
 
+def test_lagrangian_multipliers_carry_over_to_a_warm_started_solve():
+    rng = np.random.default_rng(5)
+    o, k, rows = 80, 4, 10
+    cost = rng.uniform(1, 20, size=(o, k))
+    cost[:, -1] = 500.0
+    use = {(i, j): {int(rng.integers(rows)): 1.0} for i in range(o) for j in range(k - 1)}
+    p = _problem(cost, use, rng.integers(3, 8, size=rows), [k - 1] * o)
+    got: dict = {}
+    lb, _, _, _ = lagrangian(p, seconds=2.0, duals=got)
+    u = got["u"]
+    assert u.shape == (rows,) and (u >= 0).all() and u.any()  # some rows bind: their multipliers are > 0
+    zero_bound = float(cost.min(axis=1).sum())
+    assert lb > zero_bound + 1.0
+    # one step from the multipliers found gives their bound at once (L(u) of the same model)
+    lb1, choice1, _, steps = lagrangian(p, seconds=2.0, iterations=1, u0=u)
+    assert steps == 1 and lb1 == pytest.approx(lb, rel=1e-12)
+    assert check_choice(p, choice1) == []
+    # through solve_batch: the solution carries them, and a later solve starts from them
+    first = solve_batch(p, time_limit_s=1.0, method="lagrangian")
+    assert first.duals is not None and first.duals.shape == (rows,)
+    again = solve_batch(p, time_limit_s=1.0, method="lagrangian", start=first.choice, duals=first.duals)
+    assert again.bound >= first.bound - 1e-9 * abs(first.bound) and again.objective <= first.objective + 1e-9
+
+
 def test_the_batch_model_solves_orlibrary_gap_instances_to_their_optimum():
     # the assignment core of the model: OR-Library gap1 problem 1 (maximisation, optimum 336) as columns
     g = read_gap_file(SHARED_DATA / "gap" / "orlib_gap1-12" / "c0515_1.txt")

@@ -107,6 +107,7 @@ class BatchSolution:
     method: str  # which solver found ``choice``
     seconds: float
     stages: dict = field(default_factory=dict)
+    duals: np.ndarray | None = None  # the Lagrangian multipliers of the capacity rows, where that ran
 
     @property
     def gap(self) -> float:
@@ -308,10 +309,13 @@ def _regret_order(score: np.ndarray) -> np.ndarray:
 
 
 def lagrangian(problem: BatchProblem, *, seconds: float, iterations: int = 3000, construct_every: int = 10,
-               start: np.ndarray | None = None):
+               start: np.ndarray | None = None, u0: np.ndarray | None = None, duals: dict | None = None):
     """(best lower bound, best feasible choice, its cost, steps) by subgradient on the capacity rows.
 
     ``start``: a feasible choice to begin from (a warm start), else every order on its keep column.
+    ``u0``: multipliers to begin from (those of an earlier solve of a model with the same
+    rows: any ``u >= 0`` gives a valid bound, and good ones save the first hundred steps).
+    ``duals``: a dict that receives the best multipliers found, as ``duals["u"]``.
     """
     p = problem
     t_start = time.perf_counter()
@@ -332,8 +336,12 @@ def lagrangian(problem: BatchProblem, *, seconds: float, iterations: int = 3000,
     cost = np.where(finite, p.cost, 0.0)
     at = rows_of.T  # [O*K, R], a transposed view: its products need no copy
     u = np.zeros(p.n_rows)
+    lam = 2.0
+    if u0 is not None and len(u0) == p.n_rows:
+        # a warm start is near the optimum already: a smaller first stride keeps it there
+        u, lam = np.maximum(0.0, np.asarray(u0, dtype=np.float64)), 0.5
     best_u = u
-    lam, since, steps, restarts = 2.0, 0, 0, 0
+    since, steps, restarts = 0, 0, 0
     idx = np.arange(o)
     x = np.zeros(o * k)
     for it in range(iterations):
@@ -345,7 +353,7 @@ def lagrangian(problem: BatchProblem, *, seconds: float, iterations: int = 3000,
         a = np.argmin(red, axis=1)
         lb = float(red[idx, a].sum() - u @ cap)
         if lb > best_lb + 1e-9 * max(1.0, abs(lb)):
-            best_lb, since = lb, 0
+            best_lb, best_u, since = lb, u, 0
         else:
             since += 1
             if since >= 25:
@@ -369,8 +377,6 @@ def lagrangian(problem: BatchProblem, *, seconds: float, iterations: int = 3000,
             c = p.objective(cand)
             if c < best_cost - 1e-9:
                 best, best_cost = cand, c
-        if lb >= best_lb - 1e-12:
-            best_u = u
         # the step: Polyak's rule towards the best known cost, on the rows that bind or are violated
         gg = np.where((u > 0) | (g > 0), g, 0.0)
         norm = float(gg @ gg)
@@ -395,6 +401,8 @@ def lagrangian(problem: BatchProblem, *, seconds: float, iterations: int = 3000,
         best, best_cost = cand, c
     if np.isfinite(best_lb):
         best_lb = min(best_lb, best_cost)
+    if duals is not None:
+        duals["u"] = best_u
     return best_lb, best, best_cost, steps
 
 
@@ -505,13 +513,15 @@ def lp_bound(problem: BatchProblem, *, time_limit_s: float = 120.0) -> tuple[flo
 
 def solve_batch(
     problem: BatchProblem, *, time_limit_s: float = 10.0, method: str = "auto", seed: int = 0,
-    start: np.ndarray | None = None,
+    start: np.ndarray | None = None, duals: np.ndarray | None = None,
 ) -> BatchSolution:
     """The best choice found within ``time_limit_s``, its cost, a lower bound and the gap.
 
     ``method``: ``"auto"``, ``"lagrangian"`` or ``"mip"`` (see the module docstring).
     Deterministic for a given problem apart from where the time limit cuts. ``start``: a
-    feasible choice to improve on (a warm start).
+    feasible choice to improve on (a warm start); ``duals``: the Lagrangian multipliers
+    of an earlier solve of a model with the same rows (the solution's ``duals`` carries
+    this solve's).
     """
     if method not in ("auto", "lagrangian", "mip", "cpsat"):
         raise ValueError(f"method must be auto, lagrangian, mip or cpsat, got {method!r}")
@@ -538,7 +548,8 @@ def solve_batch(
                              time.perf_counter() - t0, stages)
     small = int(np.isfinite(problem.cost).sum()) <= MIP_MAX_COLUMNS
     lag_share = 0.4 if (method == "auto" and small) else 1.0
-    lb, choice, obj, steps = lagrangian(problem, seconds=time_limit_s * lag_share, start=start)
+    got: dict = {}
+    lb, choice, obj, steps = lagrangian(problem, seconds=time_limit_s * lag_share, start=start, u0=duals, duals=got)
     stages["lagrangian"] = {"bound": lb, "objective": obj, "steps": steps, "seconds": round(time.perf_counter() - t0, 3)}
     bound, status, used = lb, "feasible", "lagrangian"
     if obj - lb <= 1e-7 * max(1.0, abs(obj)):
@@ -554,4 +565,4 @@ def solve_batch(
                 choice, obj, used = mchoice, mobj, "mip"
             if mstatus == "optimal" and mchoice is not None:
                 status, bound = "optimal", min(obj, max(bound, mbound))
-    return BatchSolution(choice, obj, min(bound, obj), status, used, time.perf_counter() - t0, stages)
+    return BatchSolution(choice, obj, min(bound, obj), status, used, time.perf_counter() - t0, stages, got.get("u"))
