@@ -405,6 +405,24 @@ def _append_from_process(url: str, worker: int, count: int, start: Any) -> None:
                 ledger.append_outcome(f"p{worker}-{i}", body={"ok": True}, created_at="2025")
 
 
+def _run_all(procs: list) -> list:
+    """Start the processes, wait up to 120 s each, kill any still running; their exit codes.
+
+    A hung child left alive would keep pytest from exiting (multiprocessing joins it at exit).
+    """
+    try:
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(timeout=120)
+        return [p.exitcode for p in procs]
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=10)
+
+
 def test_processes_appending_at_once_keep_one_chain(backend: Backend) -> None:
     # No ledger is opened first: both processes also race to create the schema.
     ctx = multiprocessing.get_context("spawn")
@@ -413,17 +431,7 @@ def test_processes_appending_at_once_keep_one_chain(backend: Backend) -> None:
         ctx.Process(target=_append_from_process, args=(backend.url, w, 100, start))
         for w in range(2)
     ]
-    try:
-        for proc in procs:
-            proc.start()
-        for proc in procs:
-            proc.join(timeout=120)
-        exitcodes = [p.exitcode for p in procs]
-    finally:
-        for proc in procs:
-            if proc.is_alive():
-                proc.kill()
-                proc.join(timeout=10)
+    exitcodes = _run_all(procs)
 
     assert exitcodes == [0, 0]
     with open_ledger(backend.url) as ledger:
@@ -452,17 +460,7 @@ def test_processes_creating_one_sqlite_file_at_once_all_open_it(tmp_path: Path) 
         ctx.Process(target=_open_fresh_files, args=(str(tmp_path), 12, start))
         for _ in range(4)
     ]
-    try:
-        for proc in procs:
-            proc.start()
-        for proc in procs:
-            proc.join(timeout=120)
-        exitcodes = [p.exitcode for p in procs]
-    finally:
-        for proc in procs:
-            if proc.is_alive():
-                proc.kill()
-                proc.join(timeout=10)
+    exitcodes = _run_all(procs)
     assert exitcodes == [0, 0, 0, 0]
 
 
