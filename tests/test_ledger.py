@@ -457,7 +457,7 @@ def test_processes_creating_one_sqlite_file_at_once_all_open_it(tmp_path: Path) 
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Barrier(4)
     procs = [
-        ctx.Process(target=_open_fresh_files, args=(str(tmp_path), 12, start))
+        ctx.Process(target=_open_fresh_files, args=(str(tmp_path), 40, start))
         for _ in range(4)
     ]
     exitcodes = _run_all(procs)
