@@ -677,11 +677,6 @@ def _reprice(
     return added, choice
 
 
-#: The first solve's share of a re-route's time limit when repricing may follow (chosen on
-#: design seed 101 at 100k orders, where an even split starved the solves after repricing).
-FIRST_SHARE = 0.25
-
-
 def _keep_back(left: np.ndarray, rows: np.ndarray, kr: np.ndarray, kv: np.ndarray) -> np.ndarray:
     """What the keep column (rows ``kr``, amounts ``kv``) would give back on each of ``rows``."""
     back = dict(zip(kr.tolist(), kv.tolist()))
@@ -857,6 +852,11 @@ def _sentence(net, old: tuple[Leg, ...], new: tuple[Leg, ...], delta: float, ter
         f"Moved from {_fmt_legs(net, old)}{why} to {_fmt_legs(net, new)}: score "
         f"{'+' if delta >= 0 else '-'}${abs(delta):.2f}" + (f" ({parts})." if parts else ".")
     )
+
+
+#: The first solve's share of a re-route's time limit when repricing may follow (chosen on
+#: design seed 101 at 100k orders, where an even split starved the solves after repricing).
+FIRST_SHARE = 0.25
 
 
 def plan_reroute(
