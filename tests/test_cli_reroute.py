@@ -152,12 +152,26 @@ def test_json_and_partitions(ledger):
     assert _snapshot(url) == before
 
 
+def test_workers_generate_the_same_plan_as_one_process(ledger):
+    url, node, closure = ledger
+    plans = []
+    for n in ("1", "2"):
+        res = _run("reroute", "--ledger", url, "--events", str(closure), "--time-limit", "3", "--workers", n, "--json")
+        assert res.exit_code == 0, res.output
+        plans.append(json.loads(res.output))
+    assert [p["timings"]["column_workers"] for p in plans] == [1, 2]
+    # the same columns and a seeded solve: the same moves
+    assert [(m["order_id"], m["to"]) for m in plans[0]["moves"]] == [(m["order_id"], m["to"]) for m in plans[1]["moves"]]
+    assert plans[1]["kpis_after"]["rows_over_capacity"] == 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("--time-limit", "0"), "time_limit_s: must be a number of seconds > 0"),
         (("--filter-node", "NOPE"), "filter.nodes: unknown: NOPE"),
         (("--top-k", "0"), "top_k: must be >= 1"),
+        (("--workers", "0"), "workers: must be >= 1"),
         (("--backend", "cloud"), "--backend must be one of local, dask, serial"),
     ],
 )

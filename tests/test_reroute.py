@@ -277,6 +277,52 @@ def test_partitions_stitch_into_a_feasible_plan_no_better_than_the_single_bound(
     assert parts.objective >= single.bound - 1e-6
 
 
+def test_forked_column_generation_gives_the_serial_columns_exactly(routed):
+    """Several processes, chunk by chunk, generate exactly the columns one process does, in backlog order."""
+    from router.engine.reroute import generate_columns, generate_columns_forked, plan_alloc, released_snapshot
+
+    r, backlog, down = _router_with_backlog(routed)
+    _close(r, down)
+    opts = RerouteOptions()
+    snap = released_snapshot(r.state, [plan_alloc(r.network, oo.plan) for oo in backlog])
+    now = r.clock()
+    one = generate_columns(r, snap, backlog, now, r.strategy, opts)
+    seen: list[tuple[int, int]] = []
+    two = generate_columns_forked(r, snap, backlog, now, r.strategy, opts, 2, lambda i, n: seen.append((i, n)), chunk=37)
+    assert seen[-1] == (len(backlog), len(backlog)) and len(seen) == -(-len(backlog) // 37)
+
+    def triplets(g):
+        o = np.lexsort((g.vals, g.cols_idx, g.rows))
+        return g.rows[o], g.cols_idx[o], g.vals[o]
+
+    for a, b in zip(triplets(one), triplets(two)):
+        assert np.array_equal(a, b)
+    assert one.term_names == two.term_names and len(one.cols) == len(two.cols) == len(backlog)
+    for c1, c2 in zip(one.cols, two.cols):
+        assert np.array_equal(c1.score, c2.score) and np.array_equal(c1.terms, c2.terms)
+        assert (c1.current, c1.keep, c1.kept, c1.skus, c1.note) == (c2.current, c2.keep, c2.kept, c2.skus, c2.note)
+        assert all(np.array_equal(x, y) for x, y in zip(c1.picks, c2.picks))
+    # and a whole re-route on two workers plans what one worker plans (the solve is seeded)
+    p1 = r.reroute(backlog=backlog, time_limit_s=3, options=RerouteOptions(workers=1, method="lagrangian"))
+    p2 = r.reroute(backlog=backlog, time_limit_s=3, options=RerouteOptions(workers=2, method="lagrangian"))
+    assert p1.timings["column_workers"] == 1 and p2.timings["column_workers"] == 2
+    assert check_reroute(r, p2) == []
+    assert np.allclose(p1.problem.cost, p2.problem.cost, equal_nan=True)
+
+
+def test_column_workers_default_to_one_per_core_for_long_backlogs_only():
+    from router.engine.reroute import PARALLEL_MIN_ORDERS, column_workers
+
+    assert column_workers(RerouteOptions(), PARALLEL_MIN_ORDERS - 1) == 1
+    assert column_workers(RerouteOptions(workers=3), 10) == 3
+    import os
+
+    assert column_workers(RerouteOptions(), PARALLEL_MIN_ORDERS) == min(len(os.sched_getaffinity(0)), 8)
+    with pytest.raises(InvalidRerouteError) as e:
+        RerouteOptions(workers=0).check()
+    assert e.value.field == "workers"
+
+
 # ------------------------------------------------------------- with a ledger
 def test_apply_through_the_ledger_supersedes_and_replays(routed, tmp_path):
     url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"

@@ -983,6 +983,10 @@ def reroute(
     solve_partitions: Annotated[bool, typer.Option(help="with --partitions: also solve per partition under capacity shares, stitched")] = False,
     backend: Annotated[str, typer.Option(help="where partitions run: local, dask or serial")] = "local",
     address: Annotated[Optional[str], typer.Option(help="Dask scheduler address, e.g. tcp://host:8786")] = None,
+    workers: Annotated[
+        Optional[int],
+        typer.Option(help="processes generating the columns (default: one per core from 4,000 orders on, else 1)"),
+    ] = None,
     now: Annotated[
         Optional[str], typer.Option(help="re-route time, ISO 8601 (default: the time of the ledger's latest decision)")
     ] = None,
@@ -1004,7 +1008,7 @@ def reroute(
 
     try:
         opts = RerouteOptions(top_k=top_k, move_cost_usd=move_cost, time_limit_s=time_limit, partitions=partitions,
-                              solve_partitions=solve_partitions)
+                              solve_partitions=solve_partitions, workers=workers)
         opts.check()
         if backend not in BACKENDS:
             raise RouterError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")

@@ -31,6 +31,8 @@ fails (another writer took the units, an order was released meanwhile, the proce
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -94,6 +96,9 @@ class RerouteOptions:
     method: str = "auto"
     partitions: int = 1  # > 1: columns generated per partition of destination regions (in parallel with a mapper)
     solve_partitions: bool = False  # also solve per partition under capacity shares, stitched (else one joint solve)
+    # processes that generate the columns of one (unpartitioned) backlog: None picks one per core
+    # for backlogs of at least PARALLEL_MIN_ORDERS where processes can be forked, else 1
+    workers: int | None = None
 
     def check(self) -> None:
         if not (isinstance(self.time_limit_s, int | float) and math.isfinite(self.time_limit_s) and self.time_limit_s > 0):
@@ -110,6 +115,8 @@ class RerouteOptions:
             raise InvalidRerouteError("method", f"must be auto, lagrangian, mip or cpsat, got {self.method!r}")
         if self.partitions < 1:
             raise InvalidRerouteError("partitions", f"must be >= 1, got {self.partitions!r}")
+        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
+            raise InvalidRerouteError("workers", f"must be >= 1 (or None: one per core), got {self.workers!r}")
 
 
 Leg = tuple[int, int, tuple[int, ...]]  # (node, option, units per line of the order)
@@ -500,6 +507,73 @@ def generate_columns(
 def _width(opts: RerouteOptions) -> int:
     """Column slots per order: the ranked plans, the current one, room for repricing, the keep column (last)."""
     return opts.top_k + 2 + opts.extra_columns
+
+
+#: Backlogs at least this long generate their columns on several processes by default: below
+#: it, starting the processes and sending the columns back cost more than they save.
+PARALLEL_MIN_ORDERS = 4000
+
+#: What a forked column worker reads: inherited from the parent at the fork, never pickled
+#: (the router with its compiled risk model, the snapshot and 100k orders would take
+#: longer to send than to route).
+_FORK_JOB: dict | None = None
+
+
+def column_workers(opts: RerouteOptions, n_orders: int) -> int:
+    """How many processes generate the columns of ``n_orders`` orders under ``opts``."""
+    if opts.workers is not None:
+        return opts.workers
+    if n_orders < PARALLEL_MIN_ORDERS or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+def _chunk_task(bounds: tuple[int, int]) -> _Gen:
+    job = _FORK_JOB
+    assert job is not None, "a column worker runs only in a process forked by generate_columns_forked"
+    a, b = bounds
+    return generate_columns(job["router"], job["snapshot"], job["backlog"][a:b], job["now"], job["strategy"], job["opts"])
+
+
+def generate_columns_forked(
+    router: Router, snapshot: LiveState, backlog: Sequence[OpenOrder], now: datetime, strategy: str,
+    opts: RerouteOptions, workers: int, progress: Callable[[int, int], None] | None = None,
+    chunk: int | None = None,
+) -> _Gen:
+    """:func:`generate_columns` on ``workers`` forked processes, chunk by chunk: the same columns.
+
+    An order's columns depend on the snapshot and the order alone, so chunks of the
+    backlog are independent; the children inherit the router and the snapshot at the
+    fork (copy on write) and send back only their columns. A child that dies breaks the
+    pool and raises here (nothing was changed: this is the dry part of a re-route).
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _FORK_JOB
+    t0 = time.perf_counter()
+    n = len(backlog)
+    # a few chunks per worker, so one slow chunk does not idle the others and progress moves
+    size = chunk or max(250, min(5000, -(-n // (workers * 6))))
+    bounds = [(a, min(n, a + size)) for a in range(0, n, size)]
+    _FORK_JOB = {"router": router, "snapshot": snapshot, "backlog": backlog, "now": now, "strategy": strategy, "opts": opts}
+    gens: list[_Gen] = []
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            done = 0
+            for gen, (a, b) in zip(pool.map(_chunk_task, bounds), bounds):
+                gens.append(gen)
+                done += b - a
+                if progress is not None:
+                    progress(done, n)
+    finally:
+        _FORK_JOB = None
+    merged = _merge(gens, [list(range(a, b)) for a, b in bounds], n, _width(opts))
+    merged.seconds = time.perf_counter() - t0
+    return merged
 
 
 def _usage(cs, pk: np.ndarray, ctx: OrderContext, cols: np.ndarray, lay: dict, opts: RerouteOptions,
@@ -901,10 +975,13 @@ def plan_reroute(
         results = mapper(_partition_task, payloads)
         gen = _merge([r["gen"] for r in results], parts, len(backlog), width)
     else:
-        gen = generate_columns(
-            router, snapshot, backlog, now, strategy, opts,
-            None if progress is None else (lambda i, n: progress("columns", i, n)),
-        )
+        workers = column_workers(opts, len(backlog))
+        tick = None if progress is None else (lambda i, n: progress("columns", i, n))
+        if workers > 1 and len(backlog) > 1:
+            gen = generate_columns_forked(router, snapshot, backlog, now, strategy, opts, workers, tick)
+        else:
+            gen = generate_columns(router, snapshot, backlog, now, strategy, opts, tick)
+        timings["column_workers"] = workers
     timings["columns_s"] = round(time.perf_counter() - t0, 3)
     names = tuple(_row_name(net, opts, r) for r in range(len(capacity)))
     problem = _build_problem(gen, capacity, opts, names)

@@ -528,7 +528,9 @@ def create_app(settings: ServiceSettings | None = None, *, router_factory: Calla
 
         def work(key: str | None) -> tuple[int, dict]:
             sync.sync()
-            opts = RerouteOptions()
+            # one process: the service's own workers are its parallelism, and a worker does not fork
+            # children from a request thread while others serve requests
+            opts = RerouteOptions(workers=1)
             if body.move_cost_usd is not None:
                 opts = replace(opts, move_cost_usd=float(body.move_cost_usd))
             flt = None if body.filter is None else body.filter.model_dump(exclude_none=True)
