@@ -12,7 +12,8 @@ nodes), backlog size and seed:
    proportions (so the backlog can be placed without it: what is measured is the
    choice, not a shortage; both sides see the same state);
 3. **ours**: ``Router.reroute`` on the whole backlog, end to end (snapshot, columns from
-   the same candidate generator as ``route()``, solve, move plan), under a time limit;
+   the same candidate generator as ``route()`` -- on one forked process per core from
+   4,000 orders on, the default -- solve, move plan), under a time limit;
 4. **greedy**: order-by-order re-routing of the same backlog on the same snapshot: each
    order in arrival order gets what ``route()`` gives it on the stock the earlier ones
    left (re-generated candidates, so it can split where it must; it does not know the
@@ -306,6 +307,7 @@ def main() -> None:
             summary[f"{name}/{size}"] = {
                 "ours_s_median": float(np.median([r["ours_s"] for r in rs])),
                 "columns_s_median": float(np.median([r["timings"]["columns_s"] for r in rs])),
+                "column_workers": sorted({r["timings"].get("column_workers", 1) for r in rs}),
                 "gap_mean": interval([r["gap"] for r in rs], 6),
                 "excess_splits": {"ours": [r["ours_placed"]["excess_splits"] for r in rs],
                                   "greedy": [r["greedy"]["excess_splits"] for r in rs],
