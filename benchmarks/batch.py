@@ -21,7 +21,7 @@ nodes), backlog size and seed:
 5. the bound: the LP relaxation's optimum (HiGHS) where the model has at most
    ``LP_MAX_COLUMNS`` columns, else the Lagrangian bound (never above the LP's).
 
-Figures per run: wall time, objective and gap to the bound, total route() score
+Figures per run: wall time (and the columns' time on one process beside it), objective and gap to the bound, total route() score
 (without move costs or penalties) and score plus move costs (both over the orders each
 side places: both leave the orders no plan can serve), excess split shipments
 (shipments beyond the fewest any plan generated for the order could use), orders past
@@ -138,6 +138,13 @@ def one_run(name: str, size: int, seed: int, seconds: float, partitions: int) ->
         bound, bound_kind = plan.bound, "lagrangian"
     gap = max(0.0, (plan.objective - bound) / abs(plan.objective)) if plan.objective else 0.0
 
+    # the same columns on one process, side by side with ours (which forks one process per core)
+    from router.engine.reroute import generate_columns, plan_alloc, released_snapshot
+
+    snap = released_snapshot(router.state, [plan_alloc(router.network, b.plan) for b in backlog])
+    t_one = time.perf_counter()
+    generate_columns(router, snap, backlog, router.clock(), router.strategy, RerouteOptions())
+    one_process_s = time.perf_counter() - t_one
 
     t2 = time.perf_counter()
     g_kpi = greedy_route(router, plan)
@@ -153,6 +160,7 @@ def one_run(name: str, size: int, seed: int, seconds: float, partitions: int) ->
     out = {
         "scenario": name, "orders": size, "seed": seed, "backlog": len(backlog), "closed": down,
         "setup_s": round(setup_s, 2), "ours_s": round(ours_s, 3), "timings": plan.timings,
+        "columns_one_process_s": round(one_process_s, 3),
         "objective": round(plan.objective, 3), "bound": round(float(bound), 3), "bound_kind": bound_kind,
         "gap": round(gap, 6), "solver": plan.solver.get("method"), "moved": len(plan.moves), "unplaced": len(plan.unplaced),
         "before": plan.kpis_before, "ours": plan.kpis_after, "ours_placed": ours_placed, "greedy": g_kpi,
@@ -308,6 +316,8 @@ def main() -> None:
                 "ours_s_median": float(np.median([r["ours_s"] for r in rs])),
                 "columns_s_median": float(np.median([r["timings"]["columns_s"] for r in rs])),
                 "column_workers": sorted({r["timings"].get("column_workers", 1) for r in rs}),
+                "columns_one_process_s_median": float(np.median([r["columns_one_process_s"] for r in rs])),
+                "columns_speedup_median": round(float(np.median([r["columns_one_process_s"] / r["timings"]["columns_s"] for r in rs])), 3),
                 "gap_mean": interval([r["gap"] for r in rs], 6),
                 "excess_splits": {"ours": [r["ours_placed"]["excess_splits"] for r in rs],
                                   "greedy": [r["greedy"]["excess_splits"] for r in rs],
