@@ -37,7 +37,7 @@ import reroute_kill_worker as worker
 import sqlalchemy as sa
 from conftest import pg_schema_url
 
-from router.errors import InvalidEventError, LedgerError, ReservationConflict
+from router.errors import InvalidEventError, LedgerError, ReservationConflict, UnknownOrderError
 from router.ledger import SqlLedger, open_ledger
 from router.ledger.chain import canonical_json, entry_hash
 
@@ -252,6 +252,8 @@ def test_mark_orders_refusals_change_nothing(
     with pytest.raises(InvalidEventError) as info:
         seeded.mark_orders(POOL, order_ids, state, T2)
     assert (info.value.field, info.value.reason) == (field, reason)
+    # "no such order" is told apart by type (the service answers 404 for it, 409 for a refused move)
+    assert isinstance(info.value, UnknownOrderError) == ("has no state" in reason)
     assert snapshot(seeded) == before
 
 

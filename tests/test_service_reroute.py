@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from test_service import _order, _stock, service  # noqa: F401 - the fixture
+from test_service import _order, _sample, _stock, service  # noqa: F401 - the fixture
 
 
 def _route_three_to_wh_a(c) -> list[str]:
@@ -23,10 +23,13 @@ def test_a_dry_run_lists_the_moves_and_changes_nothing(service):  # noqa: F811
     c, url = service()
     ids = _route_three_to_wh_a(c)
     before = _stock(url)
+    metrics_before = c.get("/metrics").text
     r = c.post("/v1/reroute", json={})
     assert r.status_code == 200
     plan = r.json()
     assert (plan["applied"], plan["orders"], plan["moved"], plan["skipped"]) == (False, 3, 3, 0)
+    rerouted = 'router_decisions_total{fallback="none",status="rerouted",strategy="optimizer"}'
+    assert _sample(c.get("/metrics").text, rerouted) == _sample(metrics_before, rerouted)  # no decision written
     assert plan["gap"] == 0.0 and plan["objective"] == pytest.approx(plan["bound"])
     assert {m["decision_id"] for m in plan["moves"]} == set(ids)
     for m in plan["moves"]:
@@ -43,10 +46,14 @@ def test_a_dry_run_lists_the_moves_and_changes_nothing(service):  # noqa: F811
 def test_apply_moves_the_reservations_and_records_one_superseding_decision_per_move(service):  # noqa: F811
     c, url = service()
     ids = _route_three_to_wh_a(c)
+    rerouted = 'router_decisions_total{fallback="none",status="rerouted",strategy="optimizer"}'
+    before = c.get("/metrics").text  # the counters are per process: compare before and after
     r = c.post("/v1/reroute", json={"apply": True, "time_limit_s": 2})
     assert r.status_code == 200
     plan = r.json()
     assert plan["applied"] is True and plan["moved"] == 3
+    # the three decisions it wrote are counted (a dry run counts none: see the end)
+    assert _sample(c.get("/metrics").text, rerouted) - _sample(before, rerouted) == 3.0
     levels, decisions, _ = _stock(url)
     assert levels[("WH-A", "SKU-1")] == (10, 0) and levels[("WH-B", "SKU-1")] == (10, 6)
     assert decisions == 6
@@ -57,6 +64,7 @@ def test_apply_moves_the_reservations_and_records_one_superseding_decision_per_m
     # the moved orders are open at their new node: a second run has nothing better to do
     again = c.post("/v1/reroute", json={}).json()
     assert (again["orders"], again["moved"]) == (3, 0)
+    assert _sample(c.get("/metrics").text, rerouted) - _sample(before, rerouted) == 3.0
     assert sorted(ids) != sorted(m["new_decision_id"] for m in plan["moves"])
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "ScenarioError",
     "StrategyFileError",
     "UnknownDecisionError",
+    "UnknownOrderError",
     "UnknownStrategyError",
 ]
 
@@ -53,6 +54,15 @@ class ConfigError(_FieldError):
 
 class InvalidEventError(_FieldError):
     """A live-state event names something unknown or would make the state inconsistent."""
+
+
+class UnknownOrderError(InvalidEventError):
+    """An order id has no state in the stock pool: no decision routed it there.
+
+    A subclass of InvalidEventError (callers catching that one still catch it), kept apart
+    so that a caller can tell "no such order" from "the order cannot make that move" by
+    type, not by the wording of the reason (the HTTP service answers 404 and 409).
+    """
 
 
 class StrategyFileError(RouterError, ValueError):

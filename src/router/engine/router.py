@@ -925,8 +925,10 @@ class Router:
 
         Raises
         ------
+        UnknownOrderError
+            No decision routed the order into this router's stock pool (an InvalidEventError).
         InvalidEventError
-            The order is unknown to the ledger's open orders, or already in that state or past it.
+            The order is already in that state or past it.
         RouterError
             This router keeps no ledger.
         """

@@ -35,7 +35,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from router.errors import InvalidEventError, LedgerError, ReservationConflict, UnknownDecisionError
+from router.errors import InvalidEventError, LedgerError, ReservationConflict, UnknownDecisionError, UnknownOrderError
 from router.ledger.base import DecisionLedger, Reservation, StrategyStore, VerifyReport
 from router.ledger.chain import ENTRY_KINDS, GENESIS_HASH, canonical_json, entry_hash
 from router.ledger.codec import pack_body, unpack_body
@@ -685,9 +685,11 @@ class SqlLedger(DecisionLedger, StrategyStore):
 
         Raises
         ------
+        UnknownOrderError
+            An order has no state in ``pool`` (field ``order_ids``; a subclass of
+            InvalidEventError). Nothing changed.
         InvalidEventError
-            ``state`` is not an order state (field ``state``); or an order has no state
-            in ``pool``, or cannot move from its current state to ``state`` (field
+            ``state`` is not an order state (field ``state``); or an order cannot move from its current state to ``state`` (field
             ``order_ids``; the reason names the first such order, its state and the
             decision holding it). Nothing changed.
         LedgerError
@@ -708,7 +710,7 @@ class SqlLedger(DecisionLedger, StrategyStore):
             for oid in ids:
                 got = current.get(oid)
                 if got is None:
-                    raise InvalidEventError(
+                    raise UnknownOrderError(
                         "order_ids", f"order {oid!r} has no state in stock pool {pool!r}: no decision routed it there"
                     )
                 if got[1] not in allowed:

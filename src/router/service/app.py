@@ -39,6 +39,7 @@ from router.errors import (
     ReplayError,
     RouterError,
     UnknownDecisionError,
+    UnknownOrderError,
     UnknownStrategyError,
     field_path,
 )
@@ -504,10 +505,9 @@ def create_app(settings: ServiceSettings | None = None, *, router_factory: Calla
         def work(key: str | None) -> tuple[int, dict]:
             try:
                 router.release(order_id, state=state)
-            except InvalidEventError as exc:
-                # mark_orders names an order with no state ("has no state") apart from a refused move
-                if "has no state" in exc.reason:
-                    raise ApiError(404, "not_found", exc.reason, "order_id") from None
+            except UnknownOrderError as exc:
+                raise ApiError(404, "not_found", exc.reason, "order_id") from None
+            except InvalidEventError as exc:  # known, but past that state
                 raise ApiError(409, "conflict", exc.reason, "order_id") from None
             except LedgerError as exc:
                 metrics.LEDGER_FAILURES.inc()
@@ -546,6 +546,9 @@ def create_app(settings: ServiceSettings | None = None, *, router_factory: Calla
             except LedgerError as exc:
                 metrics.LEDGER_FAILURES.inc()
                 raise ApiError(503, "ledger_unavailable", str(exc)) from None
+            if plan.applied and plan.moves:
+                # each move wrote a decision: counted apart from route()'s by its status
+                metrics.DECISIONS.labels(strategy=plan.strategy, status="rerouted", fallback="none").inc(len(plan.moves))
             log.info("reroute", job_id=plan.job_id, orders=plan.orders, moved=len(plan.moves), applied=plan.applied)
             return 200, orjson.loads(orjson.dumps(plan.to_json(), option=orjson.OPT_SERIALIZE_NUMPY, default=str))
 
