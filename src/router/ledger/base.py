@@ -140,9 +140,11 @@ class DecisionLedger(Protocol):
 
         Raises
         ------
+        UnknownOrderError
+            An order without a state in ``pool`` (an InvalidEventError). Nothing changed.
         InvalidEventError
-            An unknown state, an order without a state in ``pool``, or a move not allowed
-            (the reason names the order and its current state). Nothing changed.
+            An unknown state, or a move not allowed (the reason names the order and its
+            current state). Nothing changed.
         """
         ...
 

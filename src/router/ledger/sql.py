@@ -689,9 +689,9 @@ class SqlLedger(DecisionLedger, StrategyStore):
             An order has no state in ``pool`` (field ``order_ids``; a subclass of
             InvalidEventError). Nothing changed.
         InvalidEventError
-            ``state`` is not an order state (field ``state``); or an order cannot move from its current state to ``state`` (field
-            ``order_ids``; the reason names the first such order, its state and the
-            decision holding it). Nothing changed.
+            ``state`` is not an order state (field ``state``); or an order cannot move
+            from its current state to ``state`` (field ``order_ids``; the reason names
+            the first such order, its state and the decision holding it). Nothing changed.
         LedgerError
             An argument is not text, or the database failed. Nothing changed.
         """
